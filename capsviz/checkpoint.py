@@ -1,0 +1,171 @@
+"""Checkpoint files: weights as safetensors with a JSON model card beside them.
+
+    <dir>/capsnet.safetensors     model weights (the config is also in the file's metadata)
+    <dir>/model_card.json         how it was trained and how well it does
+    <dir>/train_state.safetensors optimizer, scheduler, RNG and progress, for --resume
+    <dir>/metrics.jsonl           one line per finished epoch
+
+Every write goes to a temporary file in the same folder and is renamed over the old one, so a
+process killed at any moment (even SIGKILL) leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from capsviz.model import CapsNet, CapsNetConfig
+
+WEIGHTS = "capsnet.safetensors"
+CARD = "model_card.json"
+TRAIN_STATE = "train_state.safetensors"
+METRICS = "metrics.jsonl"
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+TRAIN_HINT = "Train one with:  python -m capsviz.train --data-dir ../shared/data --out checkpoints"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not fit the model."""
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    _atomic(path, write)
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _atomic(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def weights_path(path: str | os.PathLike) -> Path:
+    """Accept either the checkpoint folder or the .safetensors file itself."""
+    p = Path(path)
+    return p / WEIGHTS if p.suffix != ".safetensors" else p
+
+
+def save_weights(model: CapsNet, path: str | os.PathLike) -> None:
+    state = {k: v.float() for k, v in model.state_dict().items()}
+    atomic_save_tensors(weights_path(path), state, {"config": json.dumps(model.cfg.to_dict())})
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}. {TRAIN_HINT}")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"Checkpoint {path} is corrupt or truncated ({exc}). Restore it (git checkout) or "
+            f"train a new one. {TRAIN_HINT}"
+        ) from exc
+    return tensors, metadata
+
+
+def load_model(path: str | os.PathLike = DEFAULT_DIR, device: str | torch.device = "cpu") -> CapsNet:
+    """Build a CapsNet from a checkpoint, validating every tensor's name and shape."""
+    wpath = weights_path(path)
+    tensors, metadata = _read_safetensors(wpath)
+    try:
+        cfg = CapsNetConfig.from_dict(json.loads(metadata["config"])) if "config" in metadata else CapsNetConfig()
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"Checkpoint {wpath} has an unreadable model config ({exc}). {TRAIN_HINT}") from exc
+    model = CapsNet(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = [
+        f"{k}: file {tuple(tensors[k].shape)}, model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in tensors and tensors[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {missing}" if missing else "",
+                f"unexpected {unexpected}" if unexpected else "",
+                f"wrong shapes {wrong}" if wrong else "",
+            )
+            if part
+        )
+        raise CheckpointError(f"Checkpoint {wpath} does not fit the CapsNet ({detail}). {TRAIN_HINT}")
+    model.load_state_dict(tensors)
+    return model.to(device).eval()
+
+
+def read_card(path: str | os.PathLike = DEFAULT_DIR) -> dict[str, Any]:
+    card = weights_path(path).parent / CARD
+    if not card.is_file():
+        return {}
+    try:
+        return json.loads(card.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"Model card {card} is not valid JSON ({exc}).") from exc
+
+
+def write_card(path: str | os.PathLike, card: dict[str, Any]) -> None:
+    atomic_write_text(weights_path(path).parent / CARD, json.dumps(card, indent=2) + "\n")
+
+
+# --- training state (for --resume) -----------------------------------------------------------
+
+
+def save_train_state(
+    path: Path, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> None:
+    """Optimizer state flattened to tensors ``optim.<param>.<name>``; param groups and everything
+    else JSON in the metadata. No pickle anywhere."""
+    sd = optimizer.state_dict()
+    flat = dict(tensors)
+    for pid, st in sd["state"].items():
+        for name, val in st.items():
+            flat[f"optim.{pid}.{name}"] = val if torch.is_tensor(val) else torch.tensor(val)
+    meta = dict(meta, param_groups=sd["param_groups"])
+    atomic_save_tensors(path, flat, {"meta": json.dumps(meta)})
+
+
+def read_train_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors, meta) of a training state; ``optimizer_state`` turns them into an optimizer
+    state dict."""
+    tensors, metadata = _read_safetensors(path)
+    try:
+        return tensors, json.loads(metadata["meta"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"Training state {path} has no readable metadata ({exc}).") from exc
+
+
+def optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, val in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = val
+    return {"state": state, "param_groups": meta["param_groups"]}

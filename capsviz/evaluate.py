@@ -1,0 +1,105 @@
+"""Accuracy of a CapsNet on the MNIST test set: overall, per class, per routing iteration count.
+
+    python -m capsviz.evaluate --checkpoint checkpoints --data-dir ../shared/data [--update-card]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from capsviz.data import DataNotFoundError, MNISTSplit, load_mnist
+from capsviz.losses import capsule_loss
+
+
+@dataclass
+class Evaluation:
+    accuracy: float  # percent
+    loss: float
+    per_class: list[float]  # percent, digits 0..9
+    errors: int
+
+
+def autocast_for(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def evaluate(
+    model,
+    split: MNISTSplit,
+    iterations: int | None = None,
+    batch_size: int = 500,
+    precision: str = "fp32",
+    device: torch.device | str = "cpu",
+) -> Evaluation:
+    device = torch.device(device)
+    model.eval()
+    correct = torch.zeros(10, dtype=torch.long)
+    total = torch.zeros(10, dtype=torch.long)
+    loss_sum = 0.0
+    for start in range(0, len(split), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(split)))
+        x, y = split.batch(idx)
+        x, y = x.to(device).contiguous(memory_format=torch.channels_last), y.to(device)
+        with autocast_for(device, precision):
+            out = model(x, target=y, iterations=iterations)
+        loss_sum += capsule_loss(out.lengths, out.reconstruction, x, y).item() * len(y)
+        pred = out.lengths.argmax(1).cpu()
+        y = y.cpu()
+        total += torch.bincount(y, minlength=10)
+        correct += torch.bincount(y[pred == y], minlength=10)
+    per_class = (100.0 * correct / total.clamp(min=1)).tolist()
+    return Evaluation(
+        accuracy=100.0 * correct.sum().item() / len(split),
+        loss=loss_sum / len(split),
+        per_class=[round(a, 2) for a in per_class],
+        errors=int(len(split) - correct.sum().item()),
+    )
+
+
+def routing_sweep(model, split: MNISTSplit, iterations=(1, 2, 3, 4, 5), **kw) -> dict[str, float]:
+    return {str(r): round(evaluate(model, split, iterations=r, **kw).accuracy, 2) for r in iterations}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card, write_card
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=str(DEFAULT_DIR), help="checkpoint folder or .safetensors file")
+    p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR or ../shared/data)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--update-card", action="store_true", help="write the figures into the model card")
+    args = p.parse_args(argv)
+    try:
+        model = load_model(args.checkpoint)
+        test = load_mnist(train=False, data_dir=args.data_dir)
+    except (CheckpointError, DataNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ev = evaluate(model, test, precision=args.precision)
+    sweep = routing_sweep(model, test, precision=args.precision)
+    result = {
+        "test_accuracy": round(ev.accuracy, 2),
+        "test_errors": ev.errors,
+        "per_class_accuracy": ev.per_class,
+        "accuracy_by_routing_iterations": sweep,
+        "eval_precision": args.precision,
+    }
+    print(json.dumps(result, indent=2))
+    if args.update_card:
+        card = read_card(args.checkpoint)
+        card.update(result)
+        write_card(args.checkpoint, card)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,512 @@
+"""Every chart in the app, as pure functions: numpy arrays in, plotly figures out.
+
+No streamlit, no torch: the app passes arrays from capsviz.inspection / capsviz.equivariance.
+Per-primary-capsule arrays come in grid form, indexed [type, row, col] (32, 6, 6, ...), as
+capsviz.inspection.primary_grid returns them; this module never touches the flat index.
+
+Colours: one accent for the predicted (or chosen) class, one for its top rival, muted grey for
+the rest, and one white-to-orange scale for every coupling heatmap.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+from plotly.subplots import make_subplots
+
+ACCENT = "#F97316"  # predicted / chosen class
+RIVAL = "#2563EB"  # runner-up class
+MUTED = "#CBD5E1"  # every other class
+INK = "#0F172A"  # text
+GRID = "#E2E8F0"
+COUPLING_SCALE = [[0.0, "#FFFFFF"], [0.15, "#FFEDD5"], [0.5, "#FB923C"], [0.8, "#C2410C"], [1.0, "#431407"]]
+OVERLAY_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.25, "rgba(249,115,22,0.35)"], [1.0, "rgba(253,186,116,0.95)"]]
+GRAY_SCALE = [[0.0, "#000000"], [1.0, "#FFFFFF"]]
+POSE_COLOURS = (
+    "#1F77B4",
+    "#FF7F0E",
+    "#2CA02C",
+    "#D62728",
+    "#9467BD",
+    "#8C564B",
+    "#E377C2",
+    "#7F7F7F",
+    "#BCBD22",
+    "#17BECF",
+    "#393B79",
+    "#AD494A",
+    "#637939",
+    "#8C6D31",
+    "#7B4173",
+    "#3182BD",
+)
+FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size=13, color=INK)
+M_PLUS, M_MINUS = 0.9, 0.1
+RF = 17  # a primary capsule sees a 17x17 input patch (9x9 conv, then 9x9 stride 2)
+
+
+def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
+    settings = dict(
+        height=height,
+        margin=dict(l=10, r=10, t=36, b=10),
+        font=FONT,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        hoverlabel=dict(bgcolor="white", font_size=12),
+    )
+    fig.update_layout(**{**settings, **kw})
+    return fig
+
+
+def class_colours(n: int, highlight: int | None, rival: int | None = None) -> list[str]:
+    return [ACCENT if j == highlight else RIVAL if j == rival else MUTED for j in range(n)]
+
+
+def rival_of(lengths: np.ndarray, prediction: int) -> int:
+    """The longest capsule other than the prediction."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return int(order[1] if order[0] == prediction else order[0])
+
+
+# --- images ------------------------------------------------------------------------------
+
+
+def to_uint8(image: np.ndarray, scale: int = 1) -> np.ndarray:
+    """[0, 1] float image -> uint8, upscaled ``scale`` times by pixel repetition (nearest)."""
+    a = (np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    if scale > 1:
+        a = a.repeat(scale, axis=0).repeat(scale, axis=1)
+    return a
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """[0, 1] grayscale (H, W) or uint8 -> 'data:image/png;base64,...'."""
+    a = image if np.asarray(image).dtype == np.uint8 else to_uint8(image)
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(a)).save(buf, format="PNG", optimize=False, compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def tile(images: np.ndarray, gap: int = 2, gap_value: float = 0.35) -> np.ndarray:
+    """(R, C, h, w) -> one (R*(h+gap)-gap, C*(w+gap)-gap) image with grey gutters."""
+    rows, cols, h, w = images.shape
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), gap_value, np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = images[r, c]
+    return out
+
+
+# --- classification ----------------------------------------------------------------------
+
+
+def lengths_figure(lengths: np.ndarray, prediction: int | None = None, height: int = 280) -> go.Figure:
+    """Bar chart of the 10 digit-capsule lengths |v_j|, the prediction in the accent colour, its
+    rival in blue, dashed lines at the margin-loss targets m+ = 0.9 and m- = 0.1."""
+    lengths = np.asarray(lengths, dtype=float)
+    if prediction is None:
+        prediction = int(lengths.argmax())
+    rival = rival_of(lengths, prediction)
+    digits = [str(j) for j in range(len(lengths))]
+    fig = go.Figure(
+        go.Bar(
+            x=digits,
+            y=lengths,
+            marker_color=class_colours(len(lengths), prediction, rival),
+            text=[f"{v:.2f}" for v in lengths],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="digit capsule %{x}<br>length |v| = %{y:.3f}<extra></extra>",
+            name="length",
+        )
+    )
+    fig.add_hline(
+        y=M_PLUS,
+        line_dash="dash",
+        line_color="#64748B",
+        line_width=1,
+        annotation_text="m+ 0.9",
+        annotation_position="top left",
+        annotation_font_size=11,
+    )
+    fig.add_hline(
+        y=M_MINUS,
+        line_dash="dash",
+        line_color="#64748B",
+        line_width=1,
+        annotation_text="m− 0.1",
+        annotation_position="top left",
+        annotation_font_size=11,
+    )
+    fig.update_yaxes(range=[0, 1.08], title_text="capsule length |v|", gridcolor=GRID, tickvals=[0, 0.25, 0.5, 0.75, 1])
+    fig.update_xaxes(title_text="digit capsule", type="category")
+    return _layout(fig, height, showlegend=False, bargap=0.25)
+
+
+# --- routing -----------------------------------------------------------------------------
+
+
+def coupling_by_type(coupling: np.ndarray, primary_lengths: np.ndarray) -> np.ndarray:
+    """coupling (32, 6, 6, 10) c_ij in grid form, primary_lengths (32, 6, 6) -> (32, 10): for each
+    primary type, its 36 capsules' couplings averaged with their lengths |u_i| as weights."""
+    w = np.asarray(primary_lengths, dtype=np.float64)[..., None]
+    total = w.sum(axis=(1, 2))
+    mean = (np.asarray(coupling) * w).sum(axis=(1, 2)) / np.maximum(total, 1e-12)
+    return np.where(total > 1e-12, mean, np.asarray(coupling).mean(axis=(1, 2)))
+
+
+def coupling_spatial(coupling: np.ndarray, primary_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-> (10, 6, 6) sum over the 32 types of c_ij * |u_i| (how much of each grid position's
+    activation is routed to digit j), and (10, 6, 6) the type contributing most there."""
+    contrib = np.asarray(coupling) * np.asarray(primary_lengths)[..., None]  # (32, 6, 6, 10)
+    return np.moveaxis(contrib.sum(axis=0), -1, 0), np.moveaxis(contrib.argmax(axis=0), -1, 0)
+
+
+def coupling_entropy(coupling: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Mean entropy in bits of the coupling distributions c_i. over the digit capsules, weighted by
+    ``weights`` (the primary capsule lengths |u_i|) when given. Uniform coupling gives log2(10)."""
+    c = np.asarray(coupling, dtype=np.float64).reshape(-1, np.shape(coupling)[-1])
+    h = -(c * np.log2(np.clip(c, 1e-12, 1.0))).sum(axis=1)
+    if weights is None:
+        return float(h.mean())
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    return float((h * w).sum() / w.sum()) if w.sum() > 0 else float(h.mean())
+
+
+def coupling_type_figure(by_type: np.ndarray, prediction: int, height: int = 460) -> go.Figure:
+    """Heatmap of (32 types x 10 digits) activation-weighted mean coupling."""
+    types, digits = by_type.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=by_type,
+            x=[str(j) for j in range(digits)],
+            y=[f"type {t}" for t in range(types)],
+            colorscale=COUPLING_SCALE,
+            zmin=0.0,
+            zmax=max(float(by_type.max()), 1.0 / digits + 1e-6),
+            colorbar=dict(title=dict(text="c", side="top"), thickness=10, len=0.9),
+            hovertemplate="primary %{y} (all 36 positions)<br>→ digit %{x}<br>mean c = %{z:.3f}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.add_shape(
+        type="rect",
+        xref="x",
+        yref="paper",
+        x0=prediction - 0.5,
+        x1=prediction + 0.5,
+        y0=0,
+        y1=1,
+        line=dict(color=ACCENT, width=3),
+    )
+    fig.update_yaxes(autorange="reversed", tickfont_size=10, title_text="primary capsule type")
+    fig.update_xaxes(type="category", side="top", title_text="digit capsule")
+    return _layout(fig, height)
+
+
+def coupling_spatial_figure(
+    image: np.ndarray,
+    spatial: np.ndarray,
+    dominant_type: np.ndarray,
+    digits: Sequence[int],
+    lengths: np.ndarray | None = None,
+    prediction: int | None = None,
+    height: int = 300,
+) -> go.Figure:
+    """One panel per digit in ``digits``: the 28x28 input in grey with the 6x6 map of
+    sum_type c_ij |u_i| (from coupling_spatial) laid over it, all panels on one colour scale.
+
+    The 6x6 grid is stretched over the image; each cell really sees a 17x17 patch (rows and
+    columns 2r..2r+16), which the hover text says."""
+    digits = list(digits)
+    n = max(1, len(digits))
+    titles = []
+    for j in digits:
+        tag = " · prediction" if j == prediction else ""
+        length = f"  |v| = {lengths[j]:.2f}" if lengths is not None else ""
+        titles.append(f"digit {j}{tag}{length}")
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.03)
+    zmax = float(max((spatial[j].max() for j in digits), default=1.0)) or 1.0
+    grid = spatial.shape[-1]
+    centres = (np.arange(grid) + 0.5) * image.shape[0] / grid - 0.5
+    for k, j in enumerate(digits):
+        col = k + 1
+        fig.add_trace(
+            go.Heatmap(z=image, colorscale=GRAY_SCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
+            row=1,
+            col=col,
+        )
+        text = [
+            [
+                f"primary position row {r}, col {c} (sees rows {2 * r}–{2 * r + RF - 1}, cols {2 * c}–{2 * c + RF - 1})"
+                f"<br>strongest type: {int(dominant_type[j, r, c])}"
+                for c in range(grid)
+            ]
+            for r in range(grid)
+        ]
+        fig.add_trace(
+            go.Heatmap(
+                z=spatial[j],
+                x=centres,
+                y=centres,
+                text=text,
+                colorscale=OVERLAY_SCALE,
+                zmin=0.0,
+                zmax=zmax,
+                showscale=k == n - 1,
+                colorbar=dict(title=dict(text="Σ c·|u|", side="top"), thickness=10),
+                hovertemplate="%{text}<br>routed to digit " + str(j) + ": Σ c·|u| = %{z:.3f}<extra></extra>",
+                name=f"digit {j}",
+            ),
+            row=1,
+            col=col,
+        )
+        colour = ACCENT if j == prediction else INK
+        fig.layout.annotations[k].font = dict(color=colour, size=13)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=[-0.5, image.shape[1] - 0.5])
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, range=[image.shape[0] - 0.5, -0.5])
+    for k in range(n):
+        fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", scaleratio=1, row=1, col=k + 1)
+    return _layout(fig, height)
+
+
+def coupling_matrix_figure(
+    coupling: np.ndarray, primary_lengths: np.ndarray, prediction: int, height: int = 640
+) -> go.Figure:
+    """All 1152 x 10 coupling coefficients, rows sorted by primary activation |u_i| (most active at
+    the top), with |u_i| itself as a narrow strip on the left. Row labels name the capsule."""
+    types, grid, _, digits = coupling.shape
+    t, r, c = np.meshgrid(np.arange(types), np.arange(grid), np.arange(grid), indexing="ij")
+    flat_c = coupling.reshape(-1, digits)
+    flat_u = np.asarray(primary_lengths).reshape(-1)
+    order = np.argsort(-flat_u, kind="stable")
+    labels = [f"type {t.flat[i]}, row {r.flat[i]}, col {c.flat[i]} (|u| = {flat_u[i]:.2f})" for i in order]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.08, 0.92], shared_yaxes=True, horizontal_spacing=0.01)
+    fig.add_trace(
+        go.Heatmap(
+            z=flat_u[order][:, None],
+            x=["|u|"],
+            y=labels,
+            colorscale="Greys",
+            zmin=0,
+            zmax=1,
+            showscale=False,
+            hovertemplate="%{y}<extra>activation</extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=flat_c[order],
+            x=[str(j) for j in range(digits)],
+            y=labels,
+            colorscale=COUPLING_SCALE,
+            zmin=0.0,
+            zmax=1.0,
+            colorbar=dict(title=dict(text="c", side="top"), thickness=10),
+            hovertemplate="primary capsule %{y}<br>→ digit %{x}: c = %{z:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_shape(
+        type="rect",
+        xref="x2",
+        yref="paper",
+        x0=prediction - 0.5,
+        x1=prediction + 0.5,
+        y0=0,
+        y1=1,
+        line=dict(color=ACCENT, width=2),
+    )
+    fig.update_yaxes(
+        showticklabels=False, autorange="reversed", title_text="primary capsules, most active first", row=1, col=1
+    )
+    fig.update_xaxes(type="category", side="top", row=1, col=2, title_text="digit capsule")
+    fig.update_xaxes(side="top", row=1, col=1)
+    return _layout(fig, height)
+
+
+def convergence_figure(
+    lengths: np.ndarray, entropy: np.ndarray, prediction: int, current: int | None = None, height: int = 280
+) -> go.Figure:
+    """Left: every digit capsule's length after each routing iteration (prediction highlighted).
+    Right: activation-weighted mean coupling entropy (bits) each iteration used."""
+    lengths = np.asarray(lengths, dtype=float)
+    iters = np.arange(1, lengths.shape[0] + 1)
+    rival = rival_of(lengths[-1], prediction)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.12,
+        subplot_titles=("capsule length after each iteration", "coupling entropy (bits, weighted by |u|)"),
+    )
+    for j in sorted(range(lengths.shape[1]), key=lambda j: (j == prediction, j == rival)):
+        hot = j in (prediction, rival)
+        fig.add_trace(
+            go.Scatter(
+                x=iters,
+                y=lengths[:, j],
+                mode="lines+markers" if hot else "lines",
+                name=f"digit {j}",
+                line=dict(color=class_colours(10, prediction, rival)[j], width=3 if hot else 1.5),
+                hovertemplate=f"digit {j}<br>iteration %{{x}}: |v| = %{{y:.3f}}<extra></extra>",
+                showlegend=hot,
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=iters,
+            y=entropy,
+            mode="lines+markers",
+            name="entropy",
+            line=dict(color=INK, width=2),
+            hovertemplate="iteration %{x}: H = %{y:.3f} bits<extra></extra>",
+            showlegend=False,
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_hline(
+        y=float(np.log2(lengths.shape[1])),
+        line_dash="dot",
+        line_color="#94A3B8",
+        row=1,
+        col=2,
+        annotation_text="uniform",
+        annotation_position="bottom right",
+        annotation_font_size=11,
+    )
+    if current is not None:
+        for col in (1, 2):
+            fig.add_vline(x=current, line_color=ACCENT, line_width=1, opacity=0.5, row=1, col=col)
+    fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration", gridcolor=GRID)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=1, gridcolor=GRID)
+    fig.update_yaxes(range=[0, np.log2(lengths.shape[1]) * 1.08], row=1, col=2, gridcolor=GRID)
+    fig.update_annotations(font_size=12)
+    return _layout(fig, height, legend=dict(orientation="h", y=-0.35, x=0))
+
+
+# --- poses -------------------------------------------------------------------------------
+
+
+def perturbation_figure(grid: np.ndarray, deltas: Sequence[float], digit: int, height: int = 620) -> go.Figure:
+    """The paper's Figure 4: rows are the 16 pose dimensions, columns the offsets added to one of
+    them, each cell the decoder's reconstruction. Drawn as one pixelated image."""
+    dims, cols, h, w = grid.shape
+    gap = 2
+    img = tile(grid, gap=gap)
+    fig = go.Figure(go.Image(source=png_data_url(img), zsmooth=False, hoverinfo="skip"))
+    step = w + gap
+    zero = int(np.argmin(np.abs(np.asarray(deltas))))
+    fig.add_shape(
+        type="rect",
+        x0=zero * step - 1.5,
+        x1=zero * step + w + 0.5,
+        y0=-1.5,
+        y1=img.shape[0] + 0.5,
+        line=dict(color=ACCENT, width=2),
+    )
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=[k * step + w / 2 - 0.5 for k in range(cols)],
+        ticktext=[f"{float(d) + 0.0:+.2f}" for d in deltas],
+        side="top",
+        showgrid=False,
+        title_text="offset added",
+    )
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=[k * (h + gap) + h / 2 - 0.5 for k in range(dims)],
+        ticktext=[f"dim {k + 1}" for k in range(dims)],
+        showgrid=False,
+    )
+    fig.update_layout(title=dict(text=f"decoding capsule {digit} with one dimension changed", font_size=13))
+    return _layout(fig, height, margin=dict(l=10, r=10, t=80, b=10))
+
+
+# --- equivariance ------------------------------------------------------------------------
+
+
+def sweep_figure(
+    values: np.ndarray,
+    poses: np.ndarray,
+    lengths: np.ndarray,
+    predictions: np.ndarray,
+    digit: int,
+    current: float | None = None,
+    x_title: str = "transformation",
+    height: int = 520,
+) -> go.Figure:
+    """Top: the 16 pose values of capsule ``digit`` along a sweep of one transformation. Bottom:
+    all 10 capsule lengths along the sweep (``digit`` in the accent colour) with the predicted
+    class written above each point. A vertical line marks the current value."""
+    values = np.asarray(values, dtype=float)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.6, 0.4],
+        vertical_spacing=0.08,
+        subplot_titles=(f"pose of digit capsule {digit} (16 dimensions)", "capsule lengths"),
+    )
+    for d in range(poses.shape[1]):
+        fig.add_trace(
+            go.Scatter(
+                x=values,
+                y=poses[:, d],
+                mode="lines",
+                name=f"dim {d + 1}",
+                line=dict(color=POSE_COLOURS[d % len(POSE_COLOURS)], width=1.8),
+                hovertemplate=f"dim {d + 1}: %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
+                legendgroup="pose",
+            ),
+            row=1,
+            col=1,
+        )
+    for j in sorted(range(lengths.shape[1]), key=lambda j: j == digit):
+        fig.add_trace(
+            go.Scatter(
+                x=values,
+                y=lengths[:, j],
+                mode="lines",
+                name=f"|v{j}|",
+                showlegend=False,
+                line=dict(color=ACCENT if j == digit else MUTED, width=3 if j == digit else 1.2),
+                hovertemplate=f"digit {j}: |v| = %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    wrong = np.asarray(predictions) != digit
+    fig.add_trace(
+        go.Scatter(
+            x=values,
+            y=np.full(len(values), 1.1),
+            mode="text",
+            text=[str(int(p)) for p in predictions],
+            textfont=dict(color=[RIVAL if bad else ACCENT for bad in wrong], size=12),
+            hovertemplate="predicted %{text}<extra>%{x:.2f}</extra>",
+            showlegend=False,
+            name="prediction",
+        ),
+        row=2,
+        col=1,
+    )
+    if current is not None:
+        fig.add_vline(x=float(current), line_color=INK, line_dash="dot", line_width=1.5, row="all", col=1)
+    fig.update_yaxes(range=[0, 1.2], tickvals=[0, 0.5, 1], row=2, col=1, gridcolor=GRID)
+    fig.update_yaxes(gridcolor=GRID, row=1, col=1)
+    fig.update_xaxes(gridcolor=GRID)
+    fig.update_xaxes(title_text=x_title, row=2, col=1)
+    fig.update_annotations(font_size=12)
+    return _layout(fig, height, legend=dict(font_size=11, tracegroupgap=0), hovermode="x unified")

@@ -1,0 +1,163 @@
+"""The CapsNet of Sabour, Frosst & Hinton (2017), "Dynamic Routing Between Capsules".
+
+    image (B, 1, 28, 28)
+      -> Conv1: 256 x 9x9, stride 1, ReLU                       (B, 256, 20, 20)
+      -> PrimaryCaps: 32 x 8D capsules, 9x9 stride 2, squash     (B, 1152, 8)   [1152 = 32 x 6 x 6]
+      -> u_hat_j|i = W_ij u_i  (W_ij: 8 -> 16 per pair)           (B, 10, 1152, 16)
+      -> dynamic routing (r iterations)                           (B, 10, 16)    digit capsules v_j
+      -> |v_j| are the class scores                               (B, 10)
+      -> decoder on the masked v: 160 -> 512 -> 1024 -> 784       (B, 28, 28)
+
+Primary capsule i is numbered grid-major: i = (row * 6 + col) * 32 + type. With channels-last
+activations that numbering makes PrimaryCaps' reshape free in both directions (a view), which keeps
+the big convolution's backward pass on oneDNN's fast channels-last path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from capsviz.routing import RoutingRecord, dynamic_routing, squash
+
+
+@dataclass(frozen=True)
+class CapsNetConfig:
+    conv1_channels: int = 256
+    kernel_size: int = 9
+    primary_types: int = 32
+    primary_dim: int = 8
+    primary_grid: int = 6
+    num_classes: int = 10
+    digit_dim: int = 16
+    routing_iterations: int = 3
+    decoder_hidden: tuple[int, int] = (512, 1024)
+    image_size: int = 28
+
+    @property
+    def num_primary(self) -> int:
+        return self.primary_types * self.primary_grid * self.primary_grid
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CapsNetConfig:
+        d = dict(d)
+        if "decoder_hidden" in d:
+            d["decoder_hidden"] = tuple(d["decoder_hidden"])
+        return cls(**d)
+
+
+@dataclass
+class CapsNetOutput:
+    """lengths (B, 10) fp32; poses (B, 10, 16) fp32; primary (B, 1152, 8) squashed primary
+    capsules; reconstruction (B, 28, 28) or None; routing: every iteration, when recorded."""
+
+    lengths: torch.Tensor
+    poses: torch.Tensor
+    primary: torch.Tensor
+    reconstruction: torch.Tensor | None
+    routing: RoutingRecord | None
+
+
+class PrimaryCaps(nn.Module):
+    """Conv 9x9 stride 2 producing 32 types of 8D capsules on a 6x6 grid, squashed."""
+
+    def __init__(self, cfg: CapsNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.conv = nn.Conv2d(
+            cfg.conv1_channels, cfg.primary_types * cfg.primary_dim, cfg.kernel_size, stride=2
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 256, 20, 20) -> (B, 1152, 8), capsule i = (row * 6 + col) * 32 + type."""
+        out = self.conv(x)  # (B, 32*8, 6, 6); channel k = type * 8 + dim
+        # (B, C, H, W) -> (B, H, W, C) -> (B, H*W*32, 8): a view when out is channels-last.
+        return squash(out.permute(0, 2, 3, 1).reshape(out.shape[0], -1, self.cfg.primary_dim))
+
+
+class DigitCaps(nn.Module):
+    """Transformation matrices W_ij (8 -> 16) for all 1152 x 10 pairs, then routing."""
+
+    def __init__(self, cfg: CapsNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        # weight[i, k, j, d]: u_hat_j|i[d] = sum_k u_i[k] * weight[i, k, j, d]
+        self.weight = nn.Parameter(
+            0.01 * torch.randn(cfg.num_primary, cfg.primary_dim, cfg.num_classes, cfg.digit_dim)
+        )
+
+    def predictions(self, u: torch.Tensor) -> torch.Tensor:
+        """(B, I, 8) -> u_hat (B, J, I, 16): one batched matmul over the 1152 primary capsules."""
+        cfg = self.cfg
+        w = self.weight.view(cfg.num_primary, cfg.primary_dim, cfg.num_classes * cfg.digit_dim)
+        u_hat = torch.bmm(u.transpose(0, 1), w)  # (I, B, 8) @ (I, 8, J*D)
+        # (I, B, J*D) -> (B, J, I, D), contiguous so the routing matmuls read it in one pass.
+        i, b, _ = u_hat.shape
+        return u_hat.view(i, b, cfg.num_classes, cfg.digit_dim).permute(1, 2, 0, 3).contiguous()
+
+    def forward(
+        self, u: torch.Tensor, iterations: int, record: bool = False
+    ) -> tuple[torch.Tensor, RoutingRecord | None]:
+        return dynamic_routing(self.predictions(u), iterations, record=record)
+
+
+class Decoder(nn.Module):
+    """Masked digit capsules (B, 10, 16) -> reconstruction (B, 28, 28) in [0, 1]."""
+
+    def __init__(self, cfg: CapsNetConfig):
+        super().__init__()
+        h1, h2 = cfg.decoder_hidden
+        self.size = cfg.image_size
+        self.net = nn.Sequential(
+            nn.Linear(cfg.num_classes * cfg.digit_dim, h1),
+            nn.ReLU(inplace=True),
+            nn.Linear(h1, h2),
+            nn.ReLU(inplace=True),
+            nn.Linear(h2, cfg.image_size * cfg.image_size),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, poses: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """poses (B, 10, 16); target (B,) class whose capsule is kept, the others zeroed."""
+        masked = poses * F.one_hot(target, poses.shape[1]).unsqueeze(-1).to(poses.dtype)
+        out = self.net(masked.flatten(1))
+        return out.view(-1, self.size, self.size)
+
+
+class CapsNet(nn.Module):
+    def __init__(self, cfg: CapsNetConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or CapsNetConfig()
+        self.conv1 = nn.Conv2d(1, cfg.conv1_channels, cfg.kernel_size)
+        self.primary = PrimaryCaps(cfg)
+        self.digit = DigitCaps(cfg)
+        self.decoder = Decoder(cfg)
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        target: torch.Tensor | None = None,
+        iterations: int | None = None,
+        record: bool = False,
+        reconstruct: bool = True,
+    ) -> CapsNetOutput:
+        """images (B, 1, 28, 28) in [0, 1].
+
+        target: class to decode (the true label in training); None decodes the prediction.
+        iterations: routing iterations; None uses the trained value.
+        """
+        x = F.relu(self.conv1(images))
+        u = self.primary(x)
+        v, routing = self.digit(u, iterations or self.cfg.routing_iterations, record=record)
+        lengths = v.norm(dim=-1)
+        recon = None
+        if reconstruct:
+            mask_by = target if target is not None else lengths.argmax(dim=1)
+            recon = self.decoder(v, mask_by)
+        return CapsNetOutput(lengths=lengths, poses=v, primary=u, reconstruction=recon, routing=routing)

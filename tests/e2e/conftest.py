@@ -1,0 +1,154 @@
+"""Fixtures for the end-to-end tests: a real `streamlit run` server and a headless Chromium driven by Playwright.
+
+The browser is Debian's chromium (``scripts/install_browser.sh`` installs it); Playwright's own browser
+download is not used. ``CAPSVIZ_CHROMIUM`` overrides the browser path, ``CAPSVIZ_E2E_APP`` the app script
+(relative to the repository root), which is handy for debugging the harness against a small app.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CAPSVIZ_CHROMIUM", "/usr/bin/chromium")
+APP_SCRIPT = os.environ.get("CAPSVIZ_E2E_APP", "streamlit_app.py")
+SERVER_START_TIMEOUT_S = 90.0
+
+# Without the background-networking flags Chromium's own connections (to the closed network) get refused
+# and can stall start-up; the rest keep it quiet and deterministic in a container.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ensure_chromium() -> str:
+    """Return the browser path, installing it with scripts/install_browser.sh when missing."""
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    script = REPO_ROOT / "scripts" / "install_browser.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=600)
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    reason = (
+        f"!!! E2E TESTS NOT RUN: no browser at {CHROMIUM} and scripts/install_browser.sh could not install one "
+        f"(exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-500:]}"
+    )
+    print(reason, file=sys.stderr)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("e2e-screenshots")
+
+
+@pytest.fixture(scope="session")
+def streamlit_url(tmp_path_factory) -> Iterator[str]:
+    """Start `streamlit run` on a free port from the repository root; yield its URL; stop it afterwards."""
+    app = REPO_ROOT / APP_SCRIPT
+    if not app.exists():
+        pytest.fail(f"app script {app} does not exist")
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("e2e-server") / "streamlit.log"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}; log:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"streamlit did not answer within {SERVER_START_TIMEOUT_S:.0f} s; log:\n"
+                    f"{log_path.read_text()[-3000:]}"
+                )
+            time.sleep(0.25)
+        print(f"\nstreamlit serving {APP_SCRIPT} at {url} (log: {log_path})")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = _ensure_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, request, screenshot_dir):
+    """A fresh page (1280x1000 CSS px, device scale 1); screenshots the page if the test failed."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            path = screenshot_dir / f"{request.node.name}-FAILED.png"
+            try:
+                page.screenshot(path=str(path), full_page=True)
+                print(f"\nscreenshot of the failing page: {path}")
+            except Exception as exc:  # best effort: never hide the real failure
+                print(f"\ncould not screenshot the failing page: {exc}")
+        context.close()

@@ -1,0 +1,410 @@
+"""The Streamlit app, driven headless with streamlit.testing.v1.AppTest.
+
+Most tests use a randomly initialised CapsNet saved to a temporary checkpoint (wiring, not accuracy)
+and a tiny fake MNIST folder. The accuracy check uses the real checkpoint and test set, and is
+skipped where either is missing. Drawings reach the canvas component through session state, the
+way its frontend would send them: {"drawing": {"raw": ..., "data": <PNG data URL>}}.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from capsviz.checkpoint import DEFAULT_DIR, WEIGHTS, save_weights, write_card
+from capsviz.data import DEFAULT_DATA_DIR, RAW_FILES, has_mnist, resolve_data_dir
+from capsviz.model import CapsNet
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TIMEOUT = 60
+ROUTING_TAB, EQUIVARIANCE_TAB = "🔀 Routing", "🔄 Equivariance"
+
+
+# --- fixtures ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def random_checkpoint(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)
+    model = CapsNet()
+    with torch.no_grad():  # untrained votes are ~0; scale them so routing has something to agree on
+        model.digit.weight.mul_(30.0)
+    save_weights(model, folder)
+    write_card(
+        folder,
+        {"test_accuracy": 12.34, "test_errors": 8766, "epochs": 2, "routing_iterations": 3, "parameters": 8215568},
+    )
+    return folder
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    kind = 0x08  # unsigned byte
+    header = struct.pack(">HBB", 0, kind, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope="module")
+def fake_mnist(tmp_path_factory) -> Path:
+    """A 30-image stand-in for MNIST: three of each digit, drawn as simple shapes."""
+    root = tmp_path_factory.mktemp("mnist")
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 3)
+    images = np.zeros((len(labels), 28, 28), np.uint8)
+    for k, label in enumerate(labels):
+        im = Image.new("L", (28, 28))
+        ImageDraw.Draw(im).text((9 + int(rng.integers(-1, 2)), 7), str(label), fill=255)
+        images[k] = np.asarray(im)
+    for name in RAW_FILES:
+        data = images if "images" in name else labels
+        _write_idx(raw / name, data)
+    return root
+
+
+@pytest.fixture
+def env(monkeypatch, random_checkpoint, fake_mnist):
+    monkeypatch.setenv("CAPSVIZ_CHECKPOINT", str(random_checkpoint))
+    monkeypatch.setenv("CAPSVIZ_DATA_DIR", str(fake_mnist))
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def _png_url(im: Image.Image) -> str:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _canvas_drawing(lines, width: int = 18) -> Image.Image:
+    """What the canvas sends: 280x280 RGBA, white strokes on black."""
+    im = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    d = ImageDraw.Draw(im)
+    for line in lines:
+        d.line(line, fill=(255, 255, 255, 255), width=width, joint="curve")
+    return im
+
+
+ONE = [[(140, 40), (140, 240)]]
+SEVEN = [[(70, 50), (210, 50), (120, 240)]]
+
+
+def _draw(at: AppTest, lines=ONE, width: int = 18, key: str = "canvas_0") -> AppTest:
+    at.session_state[key] = {
+        "drawing": {"raw": {"objects": []}, "data": _png_url(_canvas_drawing(lines, width))},
+        "backgroundFit": None,
+    }
+    return at.run()
+
+
+def _metric(at: AppTest, label: str = "Prediction"):
+    found = [m for m in at.metric if m.label == label]
+    return found[0] if found else None
+
+
+def _image_urls(at: AppTest, caption: str) -> list[str]:
+    return [url for el in at.image for url, cap in zip(el.value, el.captions, strict=True) if cap == caption]
+
+
+def _chart(at: AppTest, key: str) -> dict:
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    return json.loads(chart.proto.spec)
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# --- drawing -------------------------------------------------------------------------------------------
+
+
+def test_empty_canvas_shows_the_prompt(env):
+    at = _app()
+    _no_exception(at)
+    assert any("Draw a digit" in i.value for i in at.info)
+    assert _metric(at) is None
+    assert not at.error
+
+
+def test_drawing_is_classified_and_clear_empties_the_canvas(env):
+    at = _draw(_app())
+    _no_exception(at)
+    m = _metric(at)
+    assert m is not None and m.value in [str(d) for d in range(10)]
+    assert m.proto.delta.startswith("length ")
+    assert not any("Draw a digit" in i.value for i in at.info)
+    assert _image_urls(at, "Reconstruction")
+    (clear,) = [b for b in at.button if b.label == "Clear"]
+    clear.click().run()
+    _no_exception(at)
+    assert at.session_state["canvas_gen"] == 1  # the canvas remounts under a new key, empty
+    assert any("Draw a digit" in i.value for i in at.info)
+    assert _metric(at) is None
+
+
+def test_a_dot_is_too_small_and_warns(env):
+    at = _draw(_app(), lines=[[(140, 140), (141, 140)]], width=2)  # a 3x3 px speck
+    _no_exception(at)
+    assert at.warning and "too small" in at.warning[0].value
+    assert _metric(at) is None
+
+
+# --- pose ------------------------------------------------------------------------------------------------
+
+
+def test_pose_slider_changes_the_reconstruction_and_reset_restores_it(env):
+    at = _draw(_app())
+    sliders = {s.label: s for s in at.slider if s.label.startswith("Dimension ")}
+    assert sorted(sliders) == sorted(f"Dimension {k}" for k in range(1, 17))
+    (before,) = _image_urls(at, "Reconstruction")
+    dim = sliders["Dimension 1"]
+    assert dim.min == pytest.approx(dim.value - 0.3, abs=0.011) and dim.max == pytest.approx(dim.value + 0.3, abs=0.011)
+    dim.set_value(round(dim.value + 0.25, 2)).run()
+    _no_exception(at)
+    (after,) = _image_urls(at, "Reconstruction")
+    assert after != before
+    (reset,) = [b for b in at.button if b.label == "Reset pose"]
+    reset.click().run()
+    assert _image_urls(at, "Reconstruction") == [before]
+
+
+def test_decoding_another_capsule_changes_the_reconstruction(env):
+    at = _draw(_app())
+    (before,) = _image_urls(at, "Reconstruction")
+    pred = int(_metric(at).value)
+    (picker,) = [w for w in at.get("button_group") if w.label == "Decode digit capsule"]
+    assert picker.value == pred
+    other = (pred + 1) % 10
+    picker.set_value(other).run()
+    _no_exception(at)
+    assert any(f"Decoding capsule **{other}**" in c.value for c in at.caption)
+    # the sliders now hold capsule `other`'s pose, and still drive the decoder
+    dim = [s for s in at.slider if s.label == "Dimension 2"][0]
+    dim.set_value(round(dim.value - 0.3, 2)).run()
+    assert _image_urls(at, "Reconstruction") != [before]
+
+
+def test_figure4_expander_shows_the_perturbation_grid(env):
+    at = _draw(_app())
+    at.session_state["fig4_open"] = True
+    at.run()
+    _no_exception(at)
+    spec = _chart(at, "fig_perturbation")
+    assert spec["data"][0]["type"] == "image"
+    assert [t for t in spec["layout"]["yaxis"]["ticktext"]] == [f"dim {k}" for k in range(1, 17)]
+
+
+# --- routing -----------------------------------------------------------------------------------------------
+
+
+def _arr(value) -> np.ndarray:
+    """A plotly JSON array: a plain list, or plotly 6's typed array {"dtype", "bdata", "shape"}."""
+    if isinstance(value, dict) and "bdata" in value:
+        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        return a.reshape([int(n) for n in str(shape).split(",")]) if shape else a
+    return np.asarray(value, dtype=float)
+
+
+def _coupling_z(at: AppTest) -> np.ndarray:
+    return _arr(_chart(at, "fig_types")["data"][0]["z"])
+
+
+def test_routing_iterations_change_the_figures(env):
+    at = _draw(_app())
+    at.session_state["tab"] = ROUTING_TAB
+    at.run()
+    _no_exception(at)
+    assert at.slider(key="iterations").value == 3  # the model card's value
+    lengths3, conv3, z3 = _chart(at, "fig_lengths"), _chart(at, "fig_convergence"), _coupling_z(at)
+    step = [s for s in at.slider if s.label == "Show routing iteration"]
+    assert step and step[0].max == 3 and step[0].value == 3
+    assert not np.allclose(z3, 0.1)  # after two rounds of agreement the coupling is no longer uniform
+
+    at.slider(key="iterations").set_value(1).run()
+    _no_exception(at)
+    lengths1, conv1, z1 = _chart(at, "fig_lengths"), _chart(at, "fig_convergence"), _coupling_z(at)
+    np.testing.assert_allclose(z1, 0.1, atol=1e-6)  # one iteration: uniform coupling c_ij = 1/10
+    assert not np.allclose(_arr(lengths1["data"][0]["y"]), _arr(lengths3["data"][0]["y"]))
+    assert len(_arr(conv1["data"][0]["x"])) == 1 and len(_arr(conv3["data"][0]["x"])) == 3
+    assert not [s for s in at.slider if s.label == "Show routing iteration"]
+
+
+def test_routing_step_slider_walks_through_iterations(env):
+    at = _draw(_app())
+    at.session_state["tab"] = ROUTING_TAB
+    at.run()
+    final = _coupling_z(at)
+    (step,) = [s for s in at.slider if s.label == "Show routing iteration"]
+    step.set_value(1).run()
+    np.testing.assert_allclose(_coupling_z(at), 0.1, atol=1e-6)
+    (step,) = [s for s in at.slider if s.label == "Show routing iteration"]
+    step.set_value(3).run()
+    np.testing.assert_allclose(_coupling_z(at), final)
+
+
+def test_routing_panel_spatial_map_and_full_matrix(env):
+    at = _draw(_app())
+    at.session_state["tab"] = ROUTING_TAB
+    at.session_state["matrix_open"] = True
+    at.run()
+    _no_exception(at)
+    spatial = _chart(at, "fig_spatial")
+    overlays = [t for t in spatial["data"] if t.get("name", "").startswith("digit")]
+    assert len(overlays) == 2  # the prediction and its rival by default
+    assert "strongest type" in overlays[0]["text"][0][0]
+    matrix = _chart(at, "fig_matrix")
+    assert _arr(matrix["data"][1]["z"]).shape == (1152, 10) and matrix["data"][1]["y"][0].startswith("type ")
+
+
+# --- equivariance ------------------------------------------------------------------------------------------
+
+
+def test_equivariance_panel_transforms_and_sweeps(env):
+    at = _draw(_app())
+    at.session_state["tab"] = EQUIVARIANCE_TAB
+    at.run()
+    _no_exception(at)
+    assert _metric(at, "After transform") is not None
+    sweep = _chart(at, "fig_sweep")
+    assert len([t for t in sweep["data"] if t.get("name", "").startswith("dim ")]) == 16
+    (before,) = _image_urls(at, "Transformed")
+    at.slider(key="eq_angle").set_value(30).run()
+    _no_exception(at)
+    assert _image_urls(at, "Transformed") != [before]
+    marker = [s for s in _chart(at, "fig_sweep")["layout"]["shapes"] if s.get("x0") == 30]
+    assert marker
+    (reset,) = [b for b in at.button if b.label == "Reset transform"]
+    reset.click().run()
+    assert at.slider(key="eq_angle").value == 0
+
+
+# --- upload --------------------------------------------------------------------------------------------------
+
+
+def _upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
+    at.radio(key="source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value((name, data, mime)).run()
+    return at
+
+
+def test_bad_upload_shows_the_error_and_the_page_keeps_working(env):
+    at = _upload(_app(), "digit.png", b"this is not an image at all")
+    _no_exception(at)
+    assert at.error and "not an image" in at.error[0].value
+    assert _metric(at) is None
+    at.radio(key="source").set_value("Draw").run()  # still alive
+    _no_exception(at)
+    assert any("Draw a digit" in i.value for i in at.info)
+
+
+def test_good_upload_dark_on_light_is_classified(env):
+    im = Image.new("L", (200, 300), 235)
+    ImageDraw.Draw(im).line([(100, 40), (100, 260)], fill=20, width=16)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    at = _upload(_app(), "one.png", buf.getvalue())
+    _no_exception(at)
+    assert not at.error
+    assert _metric(at) is not None
+
+
+# --- gallery -------------------------------------------------------------------------------------------------
+
+
+def test_gallery_modes(env):
+    at = _app()
+    at.radio(key="source").set_value("MNIST test set").run()
+    _no_exception(at)
+    assert _metric(at) is not None
+    assert any("true label **0**" in m.value for m in at.markdown)  # index 0 of the fake set is a 0
+    at.number_input(key="gallery_index").set_value(29).run()
+    assert any("true label **9**" in m.value for m in at.markdown)
+    mode = [w for w in at.get("button_group") if w.label == "Pick"][0]
+    mode.set_value("By class").run()
+    at.selectbox(key="gallery_class").set_value(4).run()
+    _no_exception(at)
+    assert any("true label **4**" in m.value for m in at.markdown)
+    [w for w in at.get("button_group") if w.label == "Pick"][0].set_value("Random").run()
+    _no_exception(at)
+    assert _metric(at) is not None
+    [w for w in at.get("button_group") if w.label == "Pick"][0].set_value("Misclassified").run()
+    _no_exception(at)
+    assert any("misclassified" in c.value for c in at.caption) or at.success
+
+
+def test_gallery_without_data_names_the_setting(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("CAPSVIZ_DATA_DIR", str(tmp_path))
+    at = _app()
+    at.radio(key="source").set_value("MNIST test set").run()
+    _no_exception(at)
+    assert any("CAPSVIZ_DATA_DIR" in i.value for i in at.info)
+    assert _metric(at) is None
+
+
+# --- checkpoint and sidebar ----------------------------------------------------------------------------------------
+
+
+def test_sidebar_shows_the_model_card(env):
+    at = _app()
+    text = " ".join(m.value for m in at.sidebar.markdown)
+    assert "12.34 %" in text and "Epochs | 2" in text and "Routing iterations (trained) | 3" in text
+
+
+def test_missing_checkpoint_is_an_error_not_a_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("CAPSVIZ_CHECKPOINT", str(tmp_path / "nowhere"))
+    at = _app()
+    _no_exception(at)
+    assert at.error and "No checkpoint" in at.error[0].value
+    assert _metric(at) is None and not at.slider
+
+
+def test_corrupt_checkpoint_is_an_error_not_a_traceback(monkeypatch, tmp_path):
+    (tmp_path / WEIGHTS).write_bytes(b"\x00" * 100)
+    monkeypatch.setenv("CAPSVIZ_CHECKPOINT", str(tmp_path))
+    at = _app()
+    _no_exception(at)
+    assert at.error and "corrupt" in at.error[0].value
+
+
+# --- the trained model ---------------------------------------------------------------------------------------------
+
+
+TRAINED = (DEFAULT_DIR / WEIGHTS).is_file()
+
+
+@pytest.mark.skipif(not TRAINED, reason="no trained checkpoint in checkpoints/")
+def test_trained_model_reads_easy_test_digits(monkeypatch):
+    data = resolve_data_dir() if has_mnist(resolve_data_dir()) else DEFAULT_DATA_DIR
+    if not has_mnist(data):
+        pytest.skip("MNIST test set not available")
+    monkeypatch.delenv("CAPSVIZ_CHECKPOINT", raising=False)
+    monkeypatch.setenv("CAPSVIZ_DATA_DIR", str(data))
+    at = _app()
+    at.radio(key="source").set_value("MNIST test set").run()
+    for index, label in [(0, 7), (1, 2), (2, 1), (3, 0), (4, 4)]:
+        at.number_input(key="gallery_index").set_value(index).run()
+        _no_exception(at)
+        assert _metric(at).value == str(label)
+
+
+@pytest.mark.skipif(not TRAINED, reason="no trained checkpoint in checkpoints/")
+def test_trained_model_reads_drawn_digits(monkeypatch):
+    monkeypatch.delenv("CAPSVIZ_CHECKPOINT", raising=False)
+    at = _app()
+    assert _metric(_draw(at, ONE)).value == "1"
+    assert _metric(_draw(at, SEVEN)).value == "7"

@@ -1,0 +1,73 @@
+"""Bad input gets a clear message: missing data, missing or corrupt checkpoints."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from capsviz import checkpoint as ckpt
+from capsviz.data import DataNotFoundError, load_mnist
+from capsviz.model import CapsNet
+
+
+def test_missing_data_folder_names_files_and_setting(tmp_path, monkeypatch):
+    # Offline: make torchvision's download fail fast instead of reaching for the network.
+    monkeypatch.setattr("torchvision.datasets.MNIST.download", lambda self: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(DataNotFoundError) as err:
+        load_mnist(train=False, data_dir=tmp_path / "nowhere")
+    msg = str(err.value)
+    assert "t10k-images-idx3-ubyte" in msg and "CAPSVIZ_DATA_DIR" in msg and "--data-dir" in msg
+
+
+def test_train_cli_without_data_exits_with_message_not_traceback(tmp_path):
+    code = (
+        "import sys, torchvision.datasets as d;"
+        "d.MNIST.download = lambda self: (_ for _ in ()).throw(OSError('offline'));"
+        "from capsviz.train import main; sys.exit(main(sys.argv[1:]))"
+    )
+    r = subprocess.run([sys.executable, "-c", code, "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "MNIST not found" in r.stderr
+
+
+def test_missing_checkpoint_says_how_to_train(tmp_path):
+    with pytest.raises(ckpt.CheckpointError, match="python -m capsviz.train"):
+        ckpt.load_model(tmp_path)
+
+
+def test_truncated_checkpoint(tmp_path):
+    ckpt.save_weights(CapsNet(), tmp_path)
+    path = tmp_path / ckpt.WEIGHTS
+    path.write_bytes(path.read_bytes()[: 5_000_000])
+    with pytest.raises(ckpt.CheckpointError, match="corrupt or truncated.*python -m capsviz.train"):
+        ckpt.load_model(tmp_path)
+
+
+def test_garbage_checkpoint(tmp_path):
+    (tmp_path / ckpt.WEIGHTS).write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ckpt.CheckpointError, match="corrupt or truncated"):
+        ckpt.load_model(tmp_path)
+
+
+def test_wrong_shaped_weights(tmp_path):
+    state = {k: v.clone() for k, v in CapsNet().state_dict().items()}
+    state["digit.weight"] = torch.zeros(1152, 8, 10, 8)
+    save_file(state, str(tmp_path / ckpt.WEIGHTS))
+    with pytest.raises(ckpt.CheckpointError, match=r"wrong shapes.*digit\.weight"):
+        ckpt.load_model(tmp_path)
+
+
+def test_missing_tensor(tmp_path):
+    state = {k: v.clone() for k, v in CapsNet().state_dict().items() if k != "decoder.net.4.bias"}
+    save_file(state, str(tmp_path / ckpt.WEIGHTS))
+    with pytest.raises(ckpt.CheckpointError, match=r"missing \['decoder\.net\.4\.bias'\]"):
+        ckpt.load_model(tmp_path)
+
+
+def test_evaluate_cli_reports_missing_checkpoint(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "capsviz.evaluate", "--checkpoint", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "No checkpoint" in r.stderr and "Traceback" not in r.stderr
