@@ -1,0 +1,151 @@
+"""Benchmark: training throughput, single-image trace latency, decoder latency, peak memory.
+
+    python -m capsviz.bench                 # a table, on random MNIST-shaped data (a few minutes)
+    python -m capsviz.bench --json          # ... and one JSON object on the last line
+    python -m capsviz.bench --compare-precision --data-dir ../shared/data
+                                            # also train fp32 and bf16 from one seed on real MNIST
+                                            # and compare their test accuracy
+
+Numbers on a shared 2-core machine are noisy: compare runs measured on the same machine, back to back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model
+from capsviz.inspection import reconstruct, trace_image
+from capsviz.model import CapsNet
+from capsviz.train import train_step
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q))
+
+
+def train_throughput(precision: str, batch_size: int, steps: int, warmup: int, seed: int = 0) -> float:
+    """Images/s of full training steps (forward, routing, decoder, backward, Adam)."""
+    torch.manual_seed(seed)
+    model = CapsNet().to(memory_format=torch.channels_last).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    x = torch.rand(batch_size, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,))
+    for _ in range(warmup):
+        train_step(model, opt, x, y, precision)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        train_step(model, opt, x, y, precision)
+        times.append(time.perf_counter() - t0)
+    return batch_size / statistics.median(times)
+
+
+def latency_ms(fn, repeats: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(1000 * (time.perf_counter() - t0))
+    return out
+
+
+def precision_comparison(data_dir: str | None, train_images: int, epochs: int) -> dict:
+    """Train fp32 and bf16 from the same seed on the same images; test on the full test set."""
+    from capsviz.augment import augment
+    from capsviz.data import load_mnist
+    from capsviz.evaluate import evaluate
+
+    train, test = load_mnist(True, data_dir), load_mnist(False, data_dir)
+    result = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = CapsNet().to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+        for epoch in range(epochs):
+            g = torch.Generator().manual_seed(epoch)
+            order = torch.randperm(train_images, generator=g)
+            model.train()
+            for start in range(0, train_images - 99, 100):
+                x, y = train.batch(order[start : start + 100])
+                x = augment(x, "paper", g).contiguous(memory_format=torch.channels_last)
+                train_step(model, opt, x, y, precision)
+        result[precision] = round(evaluate(model, test, precision=precision).accuracy, 2)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m capsviz.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--steps", type=int, default=15, help="timed training steps per precision")
+    p.add_argument("--repeats", type=int, default=100, help="timed single-image inferences")
+    p.add_argument("--checkpoint", default=str(DEFAULT_DIR), help="weights for the inference timings (random if absent)")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--compare-precision", action="store_true", help="also train fp32 vs bf16 on real MNIST")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--train-images", type=int, default=10_000)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    res: dict[str, object] = {"torch": torch.__version__, "threads": torch.get_num_threads(), "batch_size": args.batch_size}
+    res["train_images_per_s_bf16"] = round(train_throughput("bf16", args.batch_size, args.steps, 3), 1)
+    res["train_images_per_s_fp32"] = round(train_throughput("fp32", args.batch_size, max(5, args.steps // 2), 2), 1)
+    res["train_images_per_s"] = res["train_images_per_s_bf16"]  # bf16 is the training default
+
+    try:
+        model = load_model(args.checkpoint)
+        res["inference_weights"] = "checkpoint"
+    except CheckpointError:
+        model = CapsNet().eval()
+        res["inference_weights"] = "random (no checkpoint)"
+    image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+    traces = latency_ms(lambda: trace_image(model, image), args.repeats)
+    poses = trace_image(model, image).poses
+    decodes = latency_ms(lambda: reconstruct(model, poses, 3), args.repeats)
+    res["trace_ms_p50"] = round(_percentile(traces, 50), 2)
+    res["trace_ms_p95"] = round(_percentile(traces, 95), 2)
+    res["decoder_ms_p50"] = round(_percentile(decodes, 50), 3)
+    res["decoder_ms_p95"] = round(_percentile(decodes, 95), 3)
+    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if args.compare_precision:
+        acc = precision_comparison(args.data_dir, args.train_images, args.epochs)
+        res["test_accuracy_fp32"], res["test_accuracy_bf16"] = acc["fp32"], acc["bf16"]
+        res["precision_comparison"] = f"{args.epochs} epoch(s) on {args.train_images} training images, same seed"
+
+    rows = [
+        ("training, bf16 autocast (images/s)", res["train_images_per_s_bf16"]),
+        ("training, fp32 (images/s)", res["train_images_per_s_fp32"]),
+        ("single image + full routing trace, p50 (ms)", res["trace_ms_p50"]),
+        ("single image + full routing trace, p95 (ms)", res["trace_ms_p95"]),
+        ("decoder only, p50 (ms)", res["decoder_ms_p50"]),
+        ("peak memory, RSS (MB)", res["peak_rss_mb"]),
+    ]
+    if args.compare_precision:
+        rows += [("test accuracy after fp32 training (%)", res["test_accuracy_fp32"]),
+                 ("test accuracy after bf16 training (%)", res["test_accuracy_bf16"])]
+    width = max(len(r[0]) for r in rows)
+    print(f"capsviz benchmark  (torch {torch.__version__}, {res['threads']} threads, batch {args.batch_size})")
+    print(f"{'measure':<{width}}  value")
+    print(f"{'-' * width}  -------")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    if args.json:
+        print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
