@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from capsviz.routing import RoutingRecord, dynamic_routing, squash
+from capsviz.strided_conv import conv2d_gemm
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,12 @@ class PrimaryCaps(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 256, 20, 20) -> (B, 1152, 8), capsule i = (row * 6 + col) * 32 + type."""
-        out = self.conv(x)  # (B, 32*8, 6, 6); channel k = type * 8 + dim
-        # (B, C, H, W) -> (B, H, W, C) -> (B, H*W*32, 8): a view when out is channels-last.
-        return squash(out.permute(0, 2, 3, 1).reshape(out.shape[0], -1, self.cfg.primary_dim))
+        if x.device.type == "cpu":
+            out = conv2d_gemm(x, self.conv.weight, self.conv.bias, stride=2)  # (B, 6, 6, 256)
+        else:
+            out = self.conv(x).permute(0, 2, 3, 1)  # cuDNN is fast here
+        # channel k = type * 8 + dim, so (B, 6, 6, 32*8) -> (B, 6*6*32, 8) numbers i = (row*6+col)*32+type.
+        return squash(out.reshape(out.shape[0], -1, self.cfg.primary_dim))
 
 
 class DigitCaps(nn.Module):

@@ -135,3 +135,27 @@ def test_inspection_rejects_wrong_shape(model):
 def test_config_roundtrip():
     cfg = CapsNetConfig(routing_iterations=2)
     assert CapsNetConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_gemm_convolution_equals_conv2d_values_and_gradients(channels_last):
+    from capsviz.strided_conv import conv2d_gemm
+
+    torch.manual_seed(0)
+    w = (torch.randn(16, 8, 9, 9) * 0.1).requires_grad_()
+    b = torch.randn(16).requires_grad_()
+    x = torch.randn(3, 8, 20, 20)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    ref = torch.nn.functional.conv2d(x, w, b, stride=2)
+    out = conv2d_gemm(x, w, b, stride=2).permute(0, 3, 1, 2)
+    assert out.shape == ref.shape == (3, 16, 6, 6)
+    assert torch.allclose(out, ref, atol=1e-4)
+    g = torch.randn_like(ref)
+    for a, c in zip(torch.autograd.grad(ref, (x, w, b), g), torch.autograd.grad(out, (x, w, b), g)):
+        assert torch.allclose(a, c, atol=1e-3, rtol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = conv2d_gemm(x, w, b, stride=2)
+    assert low.dtype == torch.bfloat16
+    assert torch.allclose(low.float().permute(0, 3, 1, 2), ref, atol=0.1, rtol=0.02)
