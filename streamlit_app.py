@@ -30,6 +30,11 @@ DRAW_PROMPT = "✏️ **Draw a digit** (0–9) in the black box: the prediction 
 IMAGE_PX = 168  # 28 x 6, nearest-neighbour
 POSE_SPAN = 0.3  # pose sliders run over the capsule's value +- this
 DELTAS = np.round(np.arange(-0.25, 0.2501, 0.05), 2)
+POSE_TAB, ROUTING_TAB, EQUIVARIANCE_TAB = (
+    ":material/tune: Pose dimensions",
+    ":material/hub: Routing",
+    ":material/rotate_90_degrees_ccw: Equivariance",
+)
 TRANSFORM_NAMES = {"angle": "Rotate", "scale": "Scale", "shift_x": "Shift x", "shift_y": "Shift y"}
 
 st.set_page_config(page_title="Inside a Capsule Network", page_icon="🧿", layout="wide")
@@ -72,16 +77,49 @@ def get_test_set(data_dir: str) -> tuple[np.ndarray, np.ndarray] | str:
     return split.images.numpy(), split.labels.numpy()
 
 
-@st.cache_resource(show_spinner="Finding the model's mistakes on the 10,000 test digits (once per server)…")
-def get_mistakes(model_path: str, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the misclassified test images and the model's predictions for them."""
-    model = get_model(model_path)
-    images, labels = get_test_set(data_dir)
-    preds = []
+MISTAKE_CHUNK = 500
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _predict_chunk(model_path: str, data_dir: str, start: int) -> np.ndarray:
+    """The model's predictions (fp32, trained routing iterations) for test images start..start+CHUNK."""
+    images, _ = get_test_set(data_dir)
+    x = torch.from_numpy(images[start : start + MISTAKE_CHUNK]).float().div_(255.0).unsqueeze(1)
     with torch.inference_mode():
-        for start in range(0, len(images), 500):
-            x = torch.from_numpy(images[start : start + 500]).float().div_(255.0).unsqueeze(1)
-            preds.append(model(x, reconstruct=False).lengths.argmax(1).numpy())
+        return get_model(model_path)(x, reconstruct=False).lengths.argmax(1).numpy()
+
+
+def mistakes_from_card(card: dict, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The model card's list of test errors, if it has one: "test_misclassified": [{"index", "predicted"}, ...]."""
+    rows = card.get("test_misclassified")
+    if not isinstance(rows, list):
+        return None
+    try:
+        pairs = sorted((int(r["index"]), int(r["predicted"])) for r in rows)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if any(not 0 <= i < n for i, _ in pairs):
+        return None
+    return np.array([i for i, _ in pairs], dtype=np.int64), np.array([p for _, p in pairs], dtype=np.int64)
+
+
+def get_mistakes(model_path: str, data_dir: str, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the misclassified test images and the model's predictions for them: from the model card
+    when it lists them, else one batched pass over the test set, cached per chunk for the server's life."""
+    listed = mistakes_from_card(get_card(model_path), len(labels))
+    if listed is not None:
+        return listed
+    starts = range(0, len(labels), MISTAKE_CHUNK)
+    bar = st.progress(0.0, text="Finding the model's mistakes on the test set (once per server)…")
+    preds = []
+    for k, start in enumerate(starts):
+        preds.append(_predict_chunk(model_path, data_dir, start))
+        bar.progress(
+            (k + 1) / len(starts),
+            text=f"Finding the model's mistakes: {min(start + MISTAKE_CHUNK, len(labels)):,} "
+            f"of {len(labels):,} test digits (once per server)…",
+        )
+    bar.empty()
     pred = np.concatenate(preds)
     wrong = np.flatnonzero(pred != labels)
     return wrong, pred[wrong]
@@ -169,7 +207,7 @@ def gallery_input(model_path: str) -> np.ndarray | None:
         )
         return None
     images, labels = test
-    mode = st.segmented_control("Pick", GALLERY_MODES, default=GALLERY_MODES[0], key="gallery_mode", required=True)
+    mode = st.selectbox("Pick a test image", GALLERY_MODES, key="gallery_mode")
     if mode == "By class":
         c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
         digit = c1.selectbox("Digit", range(10), key="gallery_class")
@@ -182,7 +220,7 @@ def gallery_input(model_path: str) -> np.ndarray | None:
         st.button("🎲 Random test digit", on_click=_pick, args=("random_pick", np.arange(len(labels))))
         index = st.session_state.setdefault("random_pick", int(np.random.default_rng().integers(len(labels))))
     elif mode == "Misclassified":
-        wrong, wrong_pred = get_mistakes(model_path, data_dir)
+        wrong, wrong_pred = get_mistakes(model_path, data_dir, labels)
         if len(wrong) == 0:
             st.success("The model gets every test digit right.")
             return None
@@ -218,7 +256,7 @@ def upload_input() -> np.ndarray | None:
 
 def sidebar(card: dict, trained_iterations: int) -> tuple[str, int]:
     with st.sidebar:
-        st.markdown("### 🧿 Inside a Capsule Network")
+        st.markdown("### :material/bubble_chart: Inside a Capsule Network")
         source = st.radio("Input", SOURCES, key="source", horizontal=True)
         iterations = st.slider(
             "Routing iterations",
@@ -271,51 +309,94 @@ def classification(trace: CapsuleTrace, iterations: int) -> None:
         st.caption(f"Ambiguous: capsule {rival} is long too ({trace.lengths[rival]:.2f}).")
 
 
+SPATIAL_MODES = ("vs uniform", "routed")
+
+
 def routing_panel(trace: CapsuleTrace, image: np.ndarray, sig: str) -> None:
     r = trace.num_iterations
     pred = trace.prediction
     rival = F.rival_of(trace.lengths, pred)
+    lengths = trace.primary_lengths  # (32, 6, 6)
+    grids = [primary_grid(s.coupling) for s in trace.iterations]  # each (32, 6, 6, 10)
     st.caption(
         "Each of the 1,152 primary capsules (32 types on a 6×6 grid) predicts every digit capsule's pose. "
-        "The **coupling coefficient** c_ij is how much of primary capsule i's vote goes to digit capsule j; "
-        "for each i they sum to 1 over the 10 digits. They start uniform (0.1) and each iteration shifts them "
-        "towards the digits whose output agrees with the vote."
+        "The **coupling coefficient** c_ij is the share of primary capsule i's vote that goes to digit capsule j "
+        "(for each i they sum to 1 over the 10 digits). Routing starts uniform, c = 0.1, and each iteration "
+        "raises c_ij where i's vote agrees with digit j's output. Colours: white = uniform, "
+        "orange = more than 0.1, blue = less."
     )
-    step = st.slider("Show routing iteration", 1, r, r, key=f"routing_step_{r}") if r > 1 else 1
-    it = trace.iterations[step - 1]
-    coupling = primary_grid(it.coupling)  # (32, 6, 6, 10)
-    lengths = trace.primary_lengths
+    ctl, info = st.columns([1, 2], vertical_alignment="bottom")
+    with ctl:
+        step = st.slider("Show routing iteration", 1, r, r, key=f"routing_step_{r}") if r > 1 else 1
+    c_now = trace.iterations[step - 1].coupling
+    weights = lengths.transpose(1, 2, 0).reshape(-1)  # |u_i| in the flat primary order
+    share = float((c_now[:, pred] * weights).sum() / max(weights.sum(), 1e-12))
+    with info:
+        st.caption(
+            f"Iteration {step} of {r} routes with c_ij between {c_now.min():.3f} and {c_now.max():.3f}; "
+            f"weighted by activation, {share:.3f} of the votes go to digit {pred} (uniform: 0.100)."
+        )
+    coupling = grids[step - 1]
+    by_type_all = [F.coupling_by_type(g, lengths) for g in grids]
     left, right = st.columns([2, 3], gap="medium")
     with left:
         st.markdown(f"**Coupling by primary type** · iteration {step}")
-        st.plotly_chart(F.coupling_type_figure(F.coupling_by_type(coupling, lengths), pred), key="fig_types")
+        span = F.deviation_span(np.stack(by_type_all), 0.1)
+        st.plotly_chart(F.coupling_type_figure(by_type_all[step - 1], pred, span=span), key="fig_types")
         st.caption(
-            "Mean c_ij of each primary capsule type, averaged over its 36 positions weighted by their "
-            "activation |u_i|. The outlined column is the prediction."
+            "Mean c_ij of each of the 32 primary capsule types, over its 36 positions weighted by their "
+            "activation |u_i|. Outlined: the prediction. One colour scale for all iterations."
         )
     with right:
         st.markdown(f"**Where the votes come from** · iteration {step}")
-        digits = st.multiselect(
+        a, b = st.columns([3, 2], vertical_alignment="bottom")
+        digits = a.multiselect(
             "Digit capsules", list(range(10)), default=[pred, rival], key=f"spatial_{sig}", max_selections=4
         )
-        spatial, dominant = F.coupling_spatial(coupling, lengths)
-        fig = F.coupling_spatial_figure(image, spatial, dominant, digits or [pred], trace.lengths, pred)
+        mode = b.segmented_control(
+            "Show",
+            SPATIAL_MODES,
+            default=SPATIAL_MODES[0],
+            key="spatial_mode",
+            required=True,
+            help="vs uniform: Σ (c_ij − 0.1)·|u_i|, the activation routed to the digit beyond an even split. "
+            "routed: Σ c_ij·|u_i|, all the activation routed to it.",
+        )
+        relative = mode != "routed"
+        digits = digits or [pred]
+        maps = [F.coupling_spatial(g, lengths, relative=relative)[0][digits] for g in grids]
+        span = F.deviation_span(np.stack(maps)) if relative else float(np.max(maps)) or 1.0
+        spatial, dominant = F.coupling_spatial(coupling, lengths, relative=relative)
+        fig = F.coupling_spatial_figure(image, spatial, dominant, digits, trace.lengths, pred, relative, span)
         st.plotly_chart(fig, key="fig_spatial")
         st.caption(
-            "For each digit capsule: at each of the 6×6 primary positions, the activation it routes "
-            "there (Σ over the 32 types of c_ij·|u_i|), laid over the input. Each position sees a 17×17 patch."
+            "At each of the 6×6 primary positions (each sees a 17×17 patch of the input), the activation "
+            "routed to the digit capsule, summed over the 32 types: "
+            + (
+                "beyond the uniform share (orange: pulled towards it, blue: pushed away)."
+                if relative
+                else "Σ c_ij·|u_i|."
+            )
         )
-        entropy = [F.coupling_entropy(s.coupling, trace.primary_lengths.transpose(1, 2, 0)) for s in trace.iterations]
+        entropy = [F.coupling_entropy(s.coupling, weights) for s in trace.iterations]
         conv = F.convergence_figure(np.stack([s.lengths for s in trace.iterations]), np.array(entropy), pred, step)
         st.plotly_chart(conv, key="fig_convergence")
+        drop = entropy[0] - entropy[-1]
+        note = (
+            f" Here routing lowers it by only {drop:.3f} bits: the couplings stay close to uniform, and the "
+            "prediction rests mostly on the votes themselves."
+            if r > 1 and drop < 0.05
+            else (f" Here routing lowers it by {drop:.3f} bits." if r > 1 else "")
+        )
         st.caption(
             "Left: capsule lengths after each iteration. Right: mean entropy of each primary capsule's "
-            "coupling distribution, weighted by its activation |u_i|; log2(10) ≈ 3.32 bits is uniform."
+            "coupling distribution, weighted by its activation |u_i|; log2(10) ≈ 3.32 bits is uniform." + note
         )
     exp = st.expander("All 1,152 × 10 coupling coefficients", key="matrix_open", on_change="rerun")
     with exp:
         if exp.open:
-            st.plotly_chart(F.coupling_matrix_figure(coupling, lengths, pred), key="fig_matrix")
+            span = max(F.deviation_span(s.coupling, 0.1) for s in trace.iterations)
+            st.plotly_chart(F.coupling_matrix_figure(coupling, lengths, pred, span=span), key="fig_matrix")
             st.caption(
                 f"Iteration {step}. Rows are primary capsules sorted by activation |u_i| (grey strip), "
                 "most active first; hover to see each capsule's type, row and column."
@@ -363,9 +444,9 @@ def pose_panel(trace: CapsuleTrace, sig: str, model_path: str) -> None:
     poses[digit] = (actual + (values - start)).astype(np.float32)
     recon = reconstruct(model, poses, digit)
     with images:
-        a, b = st.columns(2)
-        a.image(F.to_uint8(trace.image, 6), output_format="PNG", caption="Input", width=IMAGE_PX)
-        b.image(F.to_uint8(recon, 6), output_format="PNG", caption="Reconstruction", width=IMAGE_PX)
+        a, b = st.columns(2, gap="small")
+        a.image(F.to_uint8(trace.image, 6), output_format="PNG", caption="Input", width="stretch")
+        b.image(F.to_uint8(recon, 6), output_format="PNG", caption="Reconstruction", width="stretch")
         edited = float(np.linalg.norm(poses[digit]))
         st.caption(
             f"Decoding capsule **{digit}**{' (the prediction)' if digit == pred else ''}; "
@@ -393,33 +474,21 @@ def _reset_transform() -> None:
 
 @st.fragment
 def equivariance_panel(image: np.ndarray, pred: int, iterations: int, model_path: str) -> None:
+    """Sliders move one transformed copy; the sweep runs 13-19 copies in one batch. The sliders step on the
+    sweep's grid, so the current copy is one of the sweep's and moving the swept slider runs no model at all."""
     st.caption(
         "Beyond the paper. Capsules are meant to be **equivariant**: transform the digit and the pose "
         f"of capsule {pred} should change smoothly with it, while its length (the evidence for {pred}) stays put."
     )
     controls, view, chart = st.columns([1.1, 1.1, 2.6], gap="medium")
     with controls:
-        angle = st.slider("Rotate (°)", -45, 45, 0, step=1, key="eq_angle")
+        angle = st.slider("Rotate (°)", -45, 45, 0, step=5, key="eq_angle")
         scale = st.slider("Scale", 0.7, 1.3, 1.0, step=0.05, format="%.2f", key="eq_scale")
         sx = st.slider("Shift x (px)", -4.0, 4.0, 0.0, step=0.5, key="eq_shift_x")
         sy = st.slider("Shift y (px)", -4.0, 4.0, 0.0, step=0.5, key="eq_shift_y")
         st.button("Reset transform", on_click=_reset_transform, icon=":material/restart_alt:")
-    t = Transform(angle=float(angle), scale=float(scale), shift_x=float(sx), shift_y=float(sy))
+    t = Transform(angle=float(angle), scale=round(float(scale), 4), shift_x=float(sx), shift_y=float(sy))
     pixels = image.astype(np.float32).tobytes()
-    moved, res = get_transformed(pixels, t, pred, iterations, model_path)
-    with view:
-        new_pred = int(res.predictions[0])
-        st.metric(
-            "After transform",
-            str(new_pred),
-            delta=f"length of {pred}: {res.lengths[0, pred]:.2f}",
-            delta_color="off",
-            delta_arrow="off",
-            border=True,
-        )
-        a, b = st.columns(2)
-        a.image(F.to_uint8(moved, 4), output_format="PNG", caption="Transformed", width=112)
-        b.image(F.to_uint8(res.reconstructions[0], 4), output_format="PNG", caption=f"Decoded from {pred}", width=112)
     with chart:
         kind = (
             st.segmented_control(
@@ -432,8 +501,29 @@ def equivariance_panel(image: np.ndarray, pred: int, iterations: int, model_path
             )
             or "angle"
         )
-        sw = get_sweep(pixels, kind, t, pred, iterations, model_path)
-        current = getattr(t, kind)
+    # The swept parameter's own value does not change the sweep: key the cache without it.
+    sw = get_sweep(pixels, kind, t.with_value(kind, getattr(Transform(), kind)), pred, iterations, model_path)
+    current = getattr(t, kind)
+    hit = np.flatnonzero(np.isclose(sw.values, current, atol=1e-6))
+    if hit.size:
+        i = int(hit[0])
+        moved, lengths, new_pred, recon = sw.images[i], sw.lengths[i], int(sw.predictions[i]), sw.reconstructions[i]
+    else:
+        moved, res = get_transformed(pixels, t, pred, iterations, model_path)
+        lengths, new_pred, recon = res.lengths[0], int(res.predictions[0]), res.reconstructions[0]
+    with view:
+        st.metric(
+            "After transform",
+            str(new_pred),
+            delta=f"length of {pred}: {lengths[pred]:.2f}",
+            delta_color="off",
+            delta_arrow="off",
+            border=True,
+        )
+        a, b = st.columns(2)
+        a.image(F.to_uint8(moved, 4), output_format="PNG", caption="Transformed", width="stretch")
+        b.image(F.to_uint8(recon, 4), output_format="PNG", caption=f"Decoded from {pred}", width="stretch")
+    with chart:
         st.plotly_chart(
             F.sweep_figure(sw.values, sw.poses, sw.lengths, sw.predictions, pred, current, LABELS[kind]),
             key="fig_sweep",
@@ -496,7 +586,7 @@ def main() -> None:
             "the others below m− = 0.1."
         )
 
-    tabs = st.tabs(["🎛️ Pose dimensions", "🔀 Routing", "🔄 Equivariance"], key="tab", on_change="rerun")
+    tabs = st.tabs([POSE_TAB, ROUTING_TAB, EQUIVARIANCE_TAB], key="tab", on_change="rerun")
     pose_tab, routing_tab, eq_tab = tabs
     with pose_tab:
         if pose_tab.open is not False:

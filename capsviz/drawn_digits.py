@@ -268,7 +268,7 @@ def render(drawing: Drawing, size: int | None = None, transparent: bool = False)
     w = drawing.width * f
     r = w / 2
     for stroke in drawing.strokes:
-        pts = [(x * f + f / 2, y * f + f / 2) for x, y in stroke]  # pixel centres
+        pts = [(x * f, y * f) for x, y in stroke]  # canvas coordinates: pixel i spans [i, i + 1)
         # Straight segments plus a disc at every point: round caps and joins. (Pillow's own
         # joint="curve" leaves notches on short segments of a wide line.)
         if len(pts) > 1:

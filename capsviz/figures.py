@@ -24,7 +24,9 @@ RIVAL = "#2563EB"  # runner-up class
 MUTED = "#CBD5E1"  # every other class
 INK = "#0F172A"  # text
 GRID = "#E2E8F0"
-COUPLING_SCALE = [[0.0, "#FFFFFF"], [0.15, "#FFEDD5"], [0.5, "#FB923C"], [0.8, "#C2410C"], [1.0, "#431407"]]
+# Coupling is shown against uniform routing (c = 1/10): white = uniform, orange = more, blue = less.
+COUPLING_SCALE = [[0.0, "#1D4ED8"], [0.25, "#93C5FD"], [0.5, "#FFFFFF"], [0.75, "#FDBA74"], [1.0, "#C2410C"]]
+DIVERGING_OVERLAY = [[0.0, "rgba(59,130,246,0.95)"], [0.5, "rgba(255,255,255,0)"], [1.0, "rgba(249,115,22,0.95)"]]
 OVERLAY_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.25, "rgba(249,115,22,0.35)"], [1.0, "rgba(253,186,116,0.95)"]]
 GRAY_SCALE = [[0.0, "#000000"], [1.0, "#FFFFFF"]]
 POSE_COLOURS = (
@@ -71,6 +73,71 @@ def rival_of(lengths: np.ndarray, prediction: int) -> int:
     """The longest capsule other than the prediction."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
     return int(order[1] if order[0] == prediction else order[0])
+
+
+def _hline(
+    y: float,
+    axis: str = "",
+    dash: str = "dash",
+    colour: str = "#64748B",
+    text: str | None = None,
+    below: bool = False,
+    outside: bool = False,
+    right: bool = False,
+) -> tuple[dict, dict | None]:
+    """A horizontal line across subplot ``axis`` ('' first, '2' second, ...) with an optional label: at
+    its left end above it (``right``: its right end; ``below``: right end, below it), or just outside
+    the plot on the right (``outside``). Built as plain layout dicts: plotly's add_hline is slow."""
+    shape = dict(
+        type="line",
+        xref=f"x{axis} domain",
+        x0=0,
+        x1=1,
+        yref=f"y{axis}",
+        y0=y,
+        y1=y,
+        line=dict(color=colour, dash=dash, width=1),
+    )
+    label = None
+    if text:
+        if outside:
+            x, xanchor, yanchor = 1.01, "left", "middle"
+        else:
+            x, xanchor = (1, "right") if right or below else (0, "left")
+            yanchor = "top" if below else "bottom"
+        label = dict(
+            xref=f"x{axis} domain",
+            x=x,
+            xanchor=xanchor,
+            yref=f"y{axis}",
+            y=y,
+            yanchor=yanchor,
+            text=text,
+            showarrow=False,
+            font=dict(size=11, color=colour),
+        )
+    return shape, label
+
+
+def _vline(x: float, axis: str = "", dash: str = "dot", colour: str = INK, width: float = 1.0) -> tuple[dict, None]:
+    shape = dict(
+        type="line",
+        xref=f"x{axis}",
+        x0=x,
+        x1=x,
+        yref=f"y{axis} domain",
+        y0=0,
+        y1=1,
+        line=dict(color=colour, dash=dash, width=width),
+    )
+    return shape, None
+
+
+def _add_lines(fig: go.Figure, lines: list[tuple[dict, dict | None]]) -> None:
+    for shape, label in lines:
+        fig.add_shape(shape)
+        if label:
+            fig.add_annotation(label)
 
 
 # --- images ------------------------------------------------------------------------------
@@ -125,27 +192,10 @@ def lengths_figure(lengths: np.ndarray, prediction: int | None = None, height: i
             name="length",
         )
     )
-    fig.add_hline(
-        y=M_PLUS,
-        line_dash="dash",
-        line_color="#64748B",
-        line_width=1,
-        annotation_text="m+ 0.9",
-        annotation_position="top left",
-        annotation_font_size=11,
-    )
-    fig.add_hline(
-        y=M_MINUS,
-        line_dash="dash",
-        line_color="#64748B",
-        line_width=1,
-        annotation_text="m− 0.1",
-        annotation_position="top left",
-        annotation_font_size=11,
-    )
+    _add_lines(fig, [_hline(M_PLUS, text="m+", outside=True), _hline(M_MINUS, text="m−", outside=True)])
     fig.update_yaxes(range=[0, 1.08], title_text="capsule length |v|", gridcolor=GRID, tickvals=[0, 0.25, 0.5, 0.75, 1])
     fig.update_xaxes(title_text="digit capsule", type="category")
-    return _layout(fig, height, showlegend=False, bargap=0.25)
+    return _layout(fig, height, showlegend=False, bargap=0.25, margin=dict(l=10, r=34, t=24, b=10))
 
 
 # --- routing -----------------------------------------------------------------------------
@@ -160,11 +210,26 @@ def coupling_by_type(coupling: np.ndarray, primary_lengths: np.ndarray) -> np.nd
     return np.where(total > 1e-12, mean, np.asarray(coupling).mean(axis=(1, 2)))
 
 
-def coupling_spatial(coupling: np.ndarray, primary_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def coupling_spatial(
+    coupling: np.ndarray, primary_lengths: np.ndarray, relative: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """-> (10, 6, 6) sum over the 32 types of c_ij * |u_i| (how much of each grid position's
-    activation is routed to digit j), and (10, 6, 6) the type contributing most there."""
-    contrib = np.asarray(coupling) * np.asarray(primary_lengths)[..., None]  # (32, 6, 6, 10)
-    return np.moveaxis(contrib.sum(axis=0), -1, 0), np.moveaxis(contrib.argmax(axis=0), -1, 0)
+    activation is routed to digit j), and (10, 6, 6) the type contributing most there.
+
+    relative: use c_ij - 1/J instead of c_ij, i.e. the activation routed to j beyond what uniform
+    routing would send (negative: routed away from j)."""
+    c = np.asarray(coupling, dtype=np.float64)
+    if relative:
+        c = c - 1.0 / c.shape[-1]
+    contrib = c * np.asarray(primary_lengths)[..., None]  # (32, 6, 6, 10)
+    strongest = np.abs(contrib).argmax(axis=0) if relative else contrib.argmax(axis=0)
+    return np.moveaxis(contrib.sum(axis=0), -1, 0), np.moveaxis(strongest, -1, 0)
+
+
+def deviation_span(values: np.ndarray, centre: float = 0.0, floor: float = 1e-3) -> float:
+    """Half-width of a colour scale centred on ``centre`` that fits every value (at least ``floor``)."""
+    v = np.asarray(values, dtype=np.float64)
+    return max(float(np.abs(v - centre).max()) if v.size else 0.0, floor)
 
 
 def coupling_entropy(coupling: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -178,17 +243,23 @@ def coupling_entropy(coupling: np.ndarray, weights: np.ndarray | None = None) ->
     return float((h * w).sum() / w.sum()) if w.sum() > 0 else float(h.mean())
 
 
-def coupling_type_figure(by_type: np.ndarray, prediction: int, height: int = 460) -> go.Figure:
-    """Heatmap of (32 types x 10 digits) activation-weighted mean coupling."""
+def coupling_type_figure(
+    by_type: np.ndarray, prediction: int, span: float | None = None, height: int = 460
+) -> go.Figure:
+    """Heatmap of (32 types x 10 digits) activation-weighted mean coupling, on a diverging scale
+    centred on uniform routing 1/J and reaching +-``span`` (default: this map's largest deviation;
+    pass the largest over all iterations to compare iterations)."""
     types, digits = by_type.shape
+    uniform = 1.0 / digits
+    span = deviation_span(by_type, uniform) if span is None else span
     fig = go.Figure(
         go.Heatmap(
             z=by_type,
             x=[str(j) for j in range(digits)],
             y=[f"type {t}" for t in range(types)],
             colorscale=COUPLING_SCALE,
-            zmin=0.0,
-            zmax=max(float(by_type.max()), 1.0 / digits + 1e-6),
+            zmin=uniform - span,
+            zmax=uniform + span,
             colorbar=dict(title=dict(text="c", side="top"), thickness=10, len=0.9),
             hovertemplate="primary %{y} (all 36 positions)<br>→ digit %{x}<br>mean c = %{z:.3f}<extra></extra>",
             xgap=1,
@@ -206,7 +277,13 @@ def coupling_type_figure(by_type: np.ndarray, prediction: int, height: int = 460
         line=dict(color=ACCENT, width=3),
     )
     fig.update_yaxes(autorange="reversed", tickfont_size=10, title_text="primary capsule type")
-    fig.update_xaxes(type="category", side="top", title_text="digit capsule")
+    fig.update_xaxes(
+        type="category",
+        side="top",
+        title_text="digit capsule",
+        tickmode="array",
+        tickvals=[str(j) for j in range(digits)],
+    )
     return _layout(fig, height)
 
 
@@ -217,10 +294,14 @@ def coupling_spatial_figure(
     digits: Sequence[int],
     lengths: np.ndarray | None = None,
     prediction: int | None = None,
+    relative: bool = False,
+    span: float | None = None,
     height: int = 300,
 ) -> go.Figure:
     """One panel per digit in ``digits``: the 28x28 input in grey with the 6x6 map of
-    sum_type c_ij |u_i| (from coupling_spatial) laid over it, all panels on one colour scale.
+    sum_type c_ij |u_i| (from coupling_spatial) laid over it, all panels on one colour scale:
+    0..``span`` in orange, or, when ``relative`` (maps of sum_type (c_ij - 1/J) |u_i|), -span..span
+    from blue through transparent to orange. ``span`` defaults to the largest value shown.
 
     The 6x6 grid is stretched over the image; each cell really sees a 17x17 patch (rows and
     columns 2r..2r+16), which the hover text says."""
@@ -228,11 +309,15 @@ def coupling_spatial_figure(
     n = max(1, len(digits))
     titles = []
     for j in digits:
-        tag = " · prediction" if j == prediction else ""
-        length = f"  |v| = {lengths[j]:.2f}" if lengths is not None else ""
+        tag = " (prediction)" if j == prediction else ""
+        length = f"<br>|v| = {lengths[j]:.2f}" if lengths is not None else ""
         titles.append(f"digit {j}{tag}{length}")
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.03)
-    zmax = float(max((spatial[j].max() for j in digits), default=1.0)) or 1.0
+    shown = np.stack([spatial[j] for j in digits]) if digits else np.zeros(1)
+    if span is None:
+        span = deviation_span(shown) if relative else (float(shown.max()) or 1.0)
+    zmin, zmax = (-span, span) if relative else (0.0, span)
+    what = "Σ (c − 1/10)·|u|" if relative else "Σ c·|u|"
     grid = spatial.shape[-1]
     centres = (np.arange(grid) + 0.5) * image.shape[0] / grid - 0.5
     for k, j in enumerate(digits):
@@ -256,12 +341,12 @@ def coupling_spatial_figure(
                 x=centres,
                 y=centres,
                 text=text,
-                colorscale=OVERLAY_SCALE,
-                zmin=0.0,
+                colorscale=DIVERGING_OVERLAY if relative else OVERLAY_SCALE,
+                zmin=zmin,
                 zmax=zmax,
                 showscale=k == n - 1,
-                colorbar=dict(title=dict(text="Σ c·|u|", side="top"), thickness=10),
-                hovertemplate="%{text}<br>routed to digit " + str(j) + ": Σ c·|u| = %{z:.3f}<extra></extra>",
+                colorbar=dict(title=dict(text=what, side="top"), thickness=10),
+                hovertemplate="%{text}<br>routed to digit " + str(j) + f": {what} = " + "%{z:.4f}<extra></extra>",
                 name=f"digit {j}",
             ),
             row=1,
@@ -269,23 +354,26 @@ def coupling_spatial_figure(
         )
         colour = ACCENT if j == prediction else INK
         fig.layout.annotations[k].font = dict(color=colour, size=13)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=[-0.5, image.shape[1] - 0.5])
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, range=[image.shape[0] - 0.5, -0.5])
+    fig.update_xaxes(visible=False, range=[-0.5, image.shape[1] - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, range=[image.shape[0] - 0.5, -0.5], constrain="domain")
     for k in range(n):
         fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", scaleratio=1, row=1, col=k + 1)
-    return _layout(fig, height)
+    return _layout(fig, height, margin=dict(l=10, r=10, t=56, b=10))
 
 
 def coupling_matrix_figure(
-    coupling: np.ndarray, primary_lengths: np.ndarray, prediction: int, height: int = 640
+    coupling: np.ndarray, primary_lengths: np.ndarray, prediction: int, span: float | None = None, height: int = 640
 ) -> go.Figure:
     """All 1152 x 10 coupling coefficients, rows sorted by primary activation |u_i| (most active at
-    the top), with |u_i| itself as a narrow strip on the left. Row labels name the capsule."""
+    the top), with |u_i| itself as a narrow strip on the left. Row labels name the capsule. Same
+    diverging scale as coupling_type_figure, centred on 1/J, +-``span``."""
     types, grid, _, digits = coupling.shape
     t, r, c = np.meshgrid(np.arange(types), np.arange(grid), np.arange(grid), indexing="ij")
     flat_c = coupling.reshape(-1, digits)
     flat_u = np.asarray(primary_lengths).reshape(-1)
     order = np.argsort(-flat_u, kind="stable")
+    uniform = 1.0 / digits
+    span = deviation_span(flat_c, uniform) if span is None else span
     labels = [f"type {t.flat[i]}, row {r.flat[i]}, col {c.flat[i]} (|u| = {flat_u[i]:.2f})" for i in order]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.08, 0.92], shared_yaxes=True, horizontal_spacing=0.01)
     fig.add_trace(
@@ -308,8 +396,8 @@ def coupling_matrix_figure(
             x=[str(j) for j in range(digits)],
             y=labels,
             colorscale=COUPLING_SCALE,
-            zmin=0.0,
-            zmax=1.0,
+            zmin=uniform - span,
+            zmax=uniform + span,
             colorbar=dict(title=dict(text="c", side="top"), thickness=10),
             hovertemplate="primary capsule %{y}<br>→ digit %{x}: c = %{z:.3f}<extra></extra>",
         ),
@@ -329,7 +417,15 @@ def coupling_matrix_figure(
     fig.update_yaxes(
         showticklabels=False, autorange="reversed", title_text="primary capsules, most active first", row=1, col=1
     )
-    fig.update_xaxes(type="category", side="top", row=1, col=2, title_text="digit capsule")
+    fig.update_xaxes(
+        type="category",
+        side="top",
+        row=1,
+        col=2,
+        title_text="digit capsule",
+        tickmode="array",
+        tickvals=[str(j) for j in range(digits)],
+    )
     fig.update_xaxes(side="top", row=1, col=1)
     return _layout(fig, height)
 
@@ -346,7 +442,7 @@ def convergence_figure(
         rows=1,
         cols=2,
         horizontal_spacing=0.12,
-        subplot_titles=("capsule length after each iteration", "coupling entropy (bits, weighted by |u|)"),
+        subplot_titles=("capsule lengths", "coupling entropy (bits)"),
     )
     for j in sorted(range(lengths.shape[1]), key=lambda j: (j == prediction, j == rival)):
         hot = j in (prediction, rival)
@@ -367,7 +463,10 @@ def convergence_figure(
         go.Scatter(
             x=iters,
             y=entropy,
-            mode="lines+markers",
+            mode="lines+markers+text",
+            text=[f"{h:.3f}" for h in np.asarray(entropy, dtype=float)],
+            textposition="bottom center",
+            textfont=dict(size=10),
             name="entropy",
             line=dict(color=INK, width=2),
             hovertemplate="iteration %{x}: H = %{y:.3f} bits<extra></extra>",
@@ -376,19 +475,12 @@ def convergence_figure(
         row=1,
         col=2,
     )
-    fig.add_hline(
-        y=float(np.log2(lengths.shape[1])),
-        line_dash="dot",
-        line_color="#94A3B8",
-        row=1,
-        col=2,
-        annotation_text="uniform",
-        annotation_position="bottom right",
-        annotation_font_size=11,
-    )
+    lines = [
+        _hline(float(np.log2(lengths.shape[1])), axis="2", dash="dot", colour="#94A3B8", text="uniform", right=True)
+    ]
     if current is not None:
-        for col in (1, 2):
-            fig.add_vline(x=current, line_color=ACCENT, line_width=1, opacity=0.5, row=1, col=col)
+        lines += [_vline(current, axis=a, colour=ACCENT, dash="solid") for a in ("", "2")]
+    _add_lines(fig, lines)
     fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration", gridcolor=GRID)
     fig.update_yaxes(range=[0, 1.02], row=1, col=1, gridcolor=GRID)
     fig.update_yaxes(range=[0, np.log2(lengths.shape[1]) * 1.08], row=1, col=2, gridcolor=GRID)
@@ -399,7 +491,7 @@ def convergence_figure(
 # --- poses -------------------------------------------------------------------------------
 
 
-def perturbation_figure(grid: np.ndarray, deltas: Sequence[float], digit: int, height: int = 620) -> go.Figure:
+def perturbation_figure(grid: np.ndarray, deltas: Sequence[float], digit: int, height: int = 740) -> go.Figure:
     """The paper's Figure 4: rows are the 16 pose dimensions, columns the offsets added to one of
     them, each cell the decoder's reconstruction. Drawn as one pixelated image."""
     dims, cols, h, w = grid.shape
@@ -422,7 +514,9 @@ def perturbation_figure(grid: np.ndarray, deltas: Sequence[float], digit: int, h
         ticktext=[f"{float(d) + 0.0:+.2f}" for d in deltas],
         side="top",
         showgrid=False,
-        title_text="offset added",
+        tickangle=0,
+        tickfont_size=11,
+        title_text=f"offset added to one dimension of capsule {digit}",
     )
     fig.update_yaxes(
         tickmode="array",
@@ -430,8 +524,7 @@ def perturbation_figure(grid: np.ndarray, deltas: Sequence[float], digit: int, h
         ticktext=[f"dim {k + 1}" for k in range(dims)],
         showgrid=False,
     )
-    fig.update_layout(title=dict(text=f"decoding capsule {digit} with one dimension changed", font_size=13))
-    return _layout(fig, height, margin=dict(l=10, r=10, t=80, b=10))
+    return _layout(fig, height, margin=dict(l=10, r=10, t=64, b=10))
 
 
 # --- equivariance ------------------------------------------------------------------------
@@ -503,7 +596,7 @@ def sweep_figure(
         col=1,
     )
     if current is not None:
-        fig.add_vline(x=float(current), line_color=INK, line_dash="dot", line_width=1.5, row="all", col=1)
+        _add_lines(fig, [_vline(float(current), axis=a, width=1.5) for a in ("", "2")])
     fig.update_yaxes(range=[0, 1.2], tickvals=[0, 0.5, 1], row=2, col=1, gridcolor=GRID)
     fig.update_yaxes(gridcolor=GRID, row=1, col=1)
     fig.update_xaxes(gridcolor=GRID)

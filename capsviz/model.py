@@ -77,10 +77,11 @@ class PrimaryCaps(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 256, 20, 20) -> (B, 1152, 8), capsule i = (row * 6 + col) * 32 + type."""
-        if x.device.type == "cpu":
+        if x.device.type == "cpu" and torch.is_grad_enabled():
+            # Training on CPU: oneDNN's backward for this shape is slow; the GEMM form is not.
             out = conv2d_gemm(x, self.conv.weight, self.conv.bias, stride=2)  # (B, 6, 6, 256)
         else:
-            out = self.conv(x).permute(0, 2, 3, 1)  # cuDNN is fast here
+            out = self.conv(x).permute(0, 2, 3, 1)  # inference, or cuDNN
         # channel k = type * 8 + dim, so (B, 6, 6, 32*8) -> (B, 6*6*32, 8) numbers i = (row*6+col)*32+type.
         return squash(out.reshape(out.shape[0], -1, self.cfg.primary_dim))
 

@@ -29,8 +29,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # Debian ships the browser as "chromium"; Ubuntu's "chromium-browser" is a snap shim, so try it only as fallback.
-if ! $SUDO apt-get install -y -qq --no-install-recommends chromium; then
-    $SUDO apt-get install -y -qq --no-install-recommends chromium-browser
+if ! $SUDO apt-get install -y -qq chromium; then
+    $SUDO apt-get install -y -qq chromium-browser
 fi
 
 if [ ! -x "$CHROMIUM" ]; then

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from capsviz.model import CapsNet
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
-ROUTING_TAB, EQUIVARIANCE_TAB = "🔀 Routing", "🔄 Equivariance"
+ROUTING_TAB = ":material/hub: Routing"  # the tab labels are the tabs' session-state values
+EQUIVARIANCE_TAB = ":material/rotate_90_degrees_ccw: Equivariance"
 
 
 # --- fixtures ----------------------------------------------------------------------------------------
@@ -334,17 +336,33 @@ def test_gallery_modes(env):
     assert any("true label **0**" in m.value for m in at.markdown)  # index 0 of the fake set is a 0
     at.number_input(key="gallery_index").set_value(29).run()
     assert any("true label **9**" in m.value for m in at.markdown)
-    mode = [w for w in at.get("button_group") if w.label == "Pick"][0]
-    mode.set_value("By class").run()
+    at.selectbox(key="gallery_mode").set_value("By class").run()
     at.selectbox(key="gallery_class").set_value(4).run()
     _no_exception(at)
     assert any("true label **4**" in m.value for m in at.markdown)
-    [w for w in at.get("button_group") if w.label == "Pick"][0].set_value("Random").run()
+    at.selectbox(key="gallery_mode").set_value("Random").run()
     _no_exception(at)
     assert _metric(at) is not None
-    [w for w in at.get("button_group") if w.label == "Pick"][0].set_value("Misclassified").run()
+    at.selectbox(key="gallery_mode").set_value("Misclassified").run()
     _no_exception(at)
     assert any("misclassified" in c.value for c in at.caption) or at.success
+
+
+def test_misclassified_list_comes_from_the_model_card_when_it_has_one(env, monkeypatch, tmp_path, random_checkpoint):
+    shutil.copy(random_checkpoint / WEIGHTS, tmp_path / WEIGHTS)
+    write_card(
+        tmp_path,
+        {"routing_iterations": 3, "test_misclassified": [{"index": 7, "predicted": 4}, {"index": 4, "predicted": 0}]},
+    )
+    monkeypatch.setenv("CAPSVIZ_CHECKPOINT", str(tmp_path))
+    at = _app()
+    at.radio(key="source").set_value("MNIST test set").run()
+    at.selectbox(key="gallery_mode").set_value("Misclassified").run()
+    _no_exception(at)
+    picker = at.selectbox(key="mistake_pick")
+    assert picker.options == ["#4: true 1, predicted 0", "#7: true 2, predicted 4"]
+    assert any("2 of 30 test digits" in c.value for c in at.caption)
+    assert any("true label **1**" in m.value for m in at.markdown)
 
 
 def test_gallery_without_data_names_the_setting(env, monkeypatch, tmp_path):

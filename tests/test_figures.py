@@ -114,6 +114,20 @@ def test_coupling_spatial_sums_over_types_and_names_the_strongest():
     assert (dominant[:, 2, 4] == 9).all()
 
 
+def test_coupling_spatial_relative_to_uniform():
+    lengths = np.random.default_rng(5).random((32, 6, 6))
+    spatial, _ = F.coupling_spatial(_grid_coupling(), lengths, relative=True)
+    np.testing.assert_allclose(spatial, 0.0, atol=1e-12)  # uniform routing: nothing beyond the even split
+    coupling = _grid_coupling()
+    coupling[:, 1, 1] = np.eye(10)[2]  # position (1, 1) routes everything to digit 2
+    spatial, dominant = F.coupling_spatial(coupling, lengths, relative=True)
+    assert spatial[2, 1, 1] == pytest.approx(0.9 * lengths[:, 1, 1].sum())
+    assert spatial[5, 1, 1] == pytest.approx(-0.1 * lengths[:, 1, 1].sum())
+    assert dominant[2, 1, 1] == lengths[:, 1, 1].argmax()
+    assert F.deviation_span(spatial) == pytest.approx(abs(spatial).max())
+    assert F.deviation_span(np.zeros(3)) > 0
+
+
 def test_coupling_entropy_bits():
     uniform = np.full((1152, 10), 0.1)
     assert F.coupling_entropy(uniform) == pytest.approx(np.log2(10))
@@ -138,6 +152,11 @@ def test_coupling_type_figure_shape_hover_and_highlight():
     assert "%{y}" in hm.hovertemplate and "%{z" in hm.hovertemplate
     (rect,) = [s for s in fig.layout.shapes if s.type == "rect"]
     assert (rect.x0, rect.x1) == (3.5, 4.5) and rect.line.color == F.ACCENT
+    # diverging scale centred on uniform routing (0.1), wide enough for every value
+    assert hm.zmin + hm.zmax == pytest.approx(0.2)
+    assert hm.zmax >= by_type.max() and hm.zmin <= by_type.min()
+    fixed = F.coupling_type_figure(np.full((32, 10), 0.1), prediction=0, span=0.05).data[0]
+    assert (fixed.zmin, fixed.zmax) == pytest.approx((0.05, 0.15))  # uniform input: all white, at the centre
 
 
 def test_coupling_spatial_figure_overlays_each_digit_on_the_input():
@@ -158,6 +177,10 @@ def test_coupling_spatial_figure_overlays_each_digit_on_the_input():
     assert overlay.x[0] == pytest.approx(28 / 12 - 0.5) and overlay.x[-1] == pytest.approx(27 - (28 / 12 - 0.5))
     cell = overlay.text[1][4]
     assert "row 1, col 4" in cell and f"strongest type: {dominant[3, 1, 4]}" in cell
+    rel = F.coupling_spatial_figure(image, spatial - 0.5, dominant, [1], relative=True)
+    overlay_rel = [t for t in rel.data if isinstance(t, go.Heatmap)][1]
+    assert overlay_rel.zmin == -overlay_rel.zmax and overlay_rel.zmax == pytest.approx(abs(spatial[1] - 0.5).max())
+    assert "1/10" in overlay_rel.hovertemplate
     titles = _annotation_texts(fig)
     assert titles[0].startswith("digit 3") and "prediction" in titles[0] and titles[1].startswith("digit 8")
 
@@ -214,7 +237,7 @@ def test_perturbation_figure_is_one_labelled_image():
     assert list(fig.layout.xaxis.ticktext)[0] == "-0.25" and list(fig.layout.xaxis.ticktext)[5] == "+0.00"
     (rect,) = fig.layout.shapes
     assert rect.x0 < 5 * 30 < rect.x1  # the zero-offset column is outlined
-    assert "5" in fig.layout.title.text
+    assert "capsule 5" in fig.layout.xaxis.title.text
 
 
 def test_sweep_figure_tracks_pose_lengths_predictions_and_current():

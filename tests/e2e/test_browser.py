@@ -1,7 +1,7 @@
 """End to end: draw digits on the app's canvas in a real headless Chromium, as a person would.
 
     bash scripts/install_browser.sh          # once: Debian's chromium at /usr/bin/chromium
-    pytest -m e2e tests/e2e -s               # -s shows the screenshot paths
+    python -m pytest -m e2e tests/e2e -s     # -s prints timings and the screenshot paths
 
 Needs a trained checkpoint (checkpoints/ or CAPSVIZ_CHECKPOINT): the test asserts the predictions.
 """
@@ -28,7 +28,7 @@ UPDATE_TIMEOUT_MS = 30_000
 # (digit, template style, ink height in canvas px, centre (x, y) on the 280x280 canvas): off-centre and at
 # different sizes, the way people actually use the box.
 DRAWINGS = [
-    (1, 1, 90, (75.0, 80.0)),  # a small 1 with a flag, top-left quadrant
+    (1, 0, 90, (75.0, 80.0)),  # a small 1 (a plain bar, as most of MNIST's 1s), top-left quadrant
     (0, 0, 230, (150.0, 135.0)),  # a large 0 filling most of the box
     (7, 1, 130, (185.0, 190.0)),  # a 7 with a crossbar, lower right
 ]
@@ -78,9 +78,12 @@ def _wait_idle(page: Page, settle_ms: int = 400) -> None:
     expect(idle).to_have_count(1, timeout=UPDATE_TIMEOUT_MS)
 
 
+def _errors(page: Page) -> Locator:
+    return page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+
+
 def _app_errors(page: Page) -> str:
-    boxes = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
-    return "\n".join(t.strip() for t in boxes.all_inner_texts())
+    return "\n".join(t.strip() for t in _errors(page).all_inner_texts())
 
 
 def _draw(page: Page, strokes, steps: int = 2) -> None:
@@ -125,9 +128,11 @@ def test_draw_predict_pose_and_clear(page: Page, streamlit_url: str, screenshot_
 
     # 1. The app comes up on the Draw source with an empty canvas and the prompt.
     try:
-        expect(_prompt(page)).to_be_visible(timeout=APP_READY_TIMEOUT_MS)
+        expect(_prompt(page).or_(_errors(page)).first).to_be_visible(timeout=APP_READY_TIMEOUT_MS)
     except AssertionError as exc:
         raise AssertionError(f"the '{PROMPT}' prompt never showed; app errors: {_app_errors(page) or 'none'}") from exc
+    assert not _app_errors(page), f"the app shows an error (is there a trained checkpoint?):\n{_app_errors(page)}"
+    expect(_prompt(page)).to_be_visible()
     expect(_upper_canvas(page)).to_be_visible()
     expect(_prediction(page)).to_have_count(0)
     _wait_idle(page, settle_ms=100)
@@ -148,7 +153,7 @@ def test_draw_predict_pose_and_clear(page: Page, streamlit_url: str, screenshot_
             _shot(page, screenshot_dir, f"wrong-prediction-{digit}")
             raise AssertionError(
                 f"drew a {digit} ({drawing.style_name}, {height} px at {centre}), "
-                f"the app predicts {value.inner_text()!r}"
+                f"the app predicts {value.inner_text()!r}; app errors: {_app_errors(page) or 'none'}"
             ) from exc
         expect(_prompt(page)).to_have_count(0)
         elapsed = time.monotonic() - t0
