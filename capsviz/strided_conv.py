@@ -19,17 +19,20 @@ def _patches(x_nhwc: torch.Tensor, k: int, stride: int) -> torch.Tensor:
     sb, sh, sw, sc = x_nhwc.stride()
     return x_nhwc.as_strided((b, oh, ow, k, k, c), (sb, sh * stride, sw * stride, sh, sw, sc))
 
-_COL2IM: dict[tuple[int, ...], torch.Tensor] = {}
 
-
-def _col2im_index(h: int, w: int, oh: int, ow: int, k: int, stride: int) -> torch.Tensor:
-    """For each (out_y, out_x, ky, kx), the flat input pixel y * w + x it reads."""
+def _tap_pixels(h: int, w: int, oh: int, ow: int, k: int, stride: int) -> torch.Tensor:
+    """For each (ky, kx, out_y, out_x), the flat input pixel y * w + x that tap reads."""
     key = (h, w, oh, ow, k, stride)
-    if key not in _COL2IM:
-        oy = torch.arange(oh).view(oh, 1, 1, 1) * stride + torch.arange(k).view(1, 1, k, 1)
-        ox = torch.arange(ow).view(1, ow, 1, 1) * stride + torch.arange(k).view(1, 1, 1, k)
-        _COL2IM[key] = (oy * w + ox).reshape(-1)
-    return _COL2IM[key]
+    if key not in _TAP_PIXELS:
+        ky = torch.arange(k).view(k, 1, 1, 1)
+        kx = torch.arange(k).view(1, k, 1, 1)
+        oy = torch.arange(oh).view(1, 1, oh, 1)
+        ox = torch.arange(ow).view(1, 1, 1, ow)
+        _TAP_PIXELS[key] = ((oy * stride + ky) * w + ox * stride + kx).reshape(-1)
+    return _TAP_PIXELS[key]
+
+
+_TAP_PIXELS: dict[tuple[int, ...], torch.Tensor] = {}
 
 
 class _ConvGemm(torch.autograd.Function):
@@ -38,26 +41,35 @@ class _ConvGemm(torch.autograd.Function):
         o, c, k, _ = weight.shape
         cols = _patches(x_nhwc, k, stride)
         b, oh, ow = cols.shape[:3]
-        cols = cols.reshape(b * oh * ow, k * k * c)
-        wmat = weight.permute(2, 3, 1, 0).reshape(k * k * c, o)  # rows ordered (ky, kx, c)
-        out = torch.addmm(bias, cols, wmat)
-        ctx.save_for_backward(cols, wmat)
-        ctx.meta = (x_nhwc.shape, weight.shape, stride)
+        cols = cols.reshape(b * oh * ow, k * k * c)  # the im2col copy, columns ordered (ky, kx, c)
+        # (O, ky, kx, C) rows: a view of a channels-last weight, used transposed by the GEMM.
+        wrows = weight.permute(0, 2, 3, 1).reshape(o, k * k * c)
+        out = torch.addmm(bias, cols, wrows.t())
+        ctx.save_for_backward(cols, wrows)
+        ctx.meta = (x_nhwc.shape, k, stride)
         return out.view(b, oh, ow, o)
 
     @staticmethod
     def backward(ctx, grad_out):
-        cols, wmat = ctx.saved_tensors
-        (b, h, w, c), (o, _, k, _), stride = ctx.meta
-        _, oh, ow, _ = grad_out.shape
-        g = grad_out.reshape(b * oh * ow, o)
+        cols, wrows = ctx.saved_tensors
+        (b, h, w, c), k, stride = ctx.meta
+        _, oh, ow, o = grad_out.shape
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            gcols = (g @ wmat.t()).view(b, oh * ow * k * k, c)
-            grad_x = g.new_zeros(b, h * w, c).index_add_(1, _col2im_index(h, w, oh, ow, k, stride), gcols)
-            grad_x = grad_x.view(b, h, w, c)
+            # One GEMM per kernel tap, rows ordered (out_y, out_x, batch): the result (taps*positions,
+            # B*C) then scatters onto the (pixel, B*C) input gradient with contiguous adds (col2im).
+            g_pos = grad_out.permute(1, 2, 0, 3).reshape(oh * ow * b, o)
+            w_taps = wrows.view(o, k * k, c)
+            gcols = g_pos.new_empty(k * k, oh * ow * b, c)
+            for tap in range(k * k):  # 81 mm calls beat one broadcast bmm (which copies g 81 times)
+                torch.mm(g_pos, w_taps[:, tap], out=gcols[tap])
+            gcols = gcols.view(k * k * oh * ow, b * c)
+            grad_x = gcols.new_zeros(h * w, b * c).index_add_(0, _tap_pixels(h, w, oh, ow, k, stride), gcols)
+            grad_x = grad_x.view(h, w, b, c).permute(2, 0, 1, 3)
+        g = grad_out.reshape(b * oh * ow, o)
         if ctx.needs_input_grad[1]:
-            grad_w = (cols.t() @ g).view(k, k, c, o).permute(3, 2, 0, 1)
+            # (O, ky, kx, C) -> (O, C, ky, kx) view: channels-last, like the parameter itself.
+            grad_w = (g.t() @ cols).view(o, k, k, c).permute(0, 3, 1, 2)
         if ctx.needs_input_grad[2]:
             grad_b = g.sum(0)
         return grad_x, grad_w, grad_b, None
