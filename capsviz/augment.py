@@ -8,7 +8,6 @@ preprocessing; applied before the shift.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 
@@ -68,5 +67,3 @@ def augment(x: torch.Tensor, mode: str, g: torch.Generator, max_shift: int = 2) 
     if mode == "canvas":
         x = random_thickness(random_affine(x, g), g)
     return random_shift(x, max_shift, g)
-
-

@@ -84,12 +84,15 @@ def precision_comparison(data_dir: str | None, train_images: int, epochs: int) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m capsviz.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m capsviz.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--steps", type=int, default=15, help="timed training steps per precision")
     p.add_argument("--repeats", type=int, default=100, help="timed single-image inferences")
-    p.add_argument("--checkpoint", default=str(DEFAULT_DIR), help="weights for the inference timings (random if absent)")
+    p.add_argument(
+        "--checkpoint", default=str(DEFAULT_DIR), help="weights for the inference timings (random if absent)"
+    )
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--compare-precision", action="store_true", help="also train fp32 vs bf16 on real MNIST")
     p.add_argument("--data-dir", default=None)
@@ -100,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    res: dict[str, object] = {"torch": torch.__version__, "threads": torch.get_num_threads(), "batch_size": args.batch_size}
+    res: dict[str, object] = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "batch_size": args.batch_size,
+    }
     res["train_images_per_s_bf16"] = round(train_throughput("bf16", args.batch_size, args.steps, 3), 1)
     res["train_images_per_s_fp32"] = round(train_throughput("fp32", args.batch_size, max(5, args.steps // 2), 2), 1)
     res["train_images_per_s"] = res["train_images_per_s_bf16"]  # bf16 is the training default
@@ -134,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         ("peak memory, RSS (MB)", res["peak_rss_mb"]),
     ]
     if args.compare_precision:
-        rows += [("test accuracy after fp32 training (%)", res["test_accuracy_fp32"]),
-                 ("test accuracy after bf16 training (%)", res["test_accuracy_bf16"])]
+        rows += [
+            ("test accuracy after fp32 training (%)", res["test_accuracy_fp32"]),
+            ("test accuracy after bf16 training (%)", res["test_accuracy_bf16"]),
+        ]
     width = max(len(r[0]) for r in rows)
     print(f"capsviz benchmark  (torch {torch.__version__}, {res['threads']} threads, batch {args.batch_size})")
     print(f"{'measure':<{width}}  value")

@@ -1,6 +1,6 @@
 """Accuracy of a CapsNet on the MNIST test set: overall, per class, per routing iteration count.
 
-    python -m capsviz.evaluate --checkpoint checkpoints --data-dir ../shared/data [--update-card]
+python -m capsviz.evaluate --checkpoint checkpoints --data-dir ../shared/data [--update-card]
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import argparse
 import contextlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -23,6 +23,7 @@ class Evaluation:
     loss: float
     per_class: list[float]  # percent, digits 0..9
     errors: int
+    misclassified: list[dict] = field(default_factory=list)  # {"index", "label", "predicted"}
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -45,6 +46,7 @@ def evaluate(
     correct = torch.zeros(10, dtype=torch.long)
     total = torch.zeros(10, dtype=torch.long)
     loss_sum = 0.0
+    wrong: list[dict] = []
     for start in range(0, len(split), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(split)))
         x, y = split.batch(idx)
@@ -54,6 +56,8 @@ def evaluate(
         loss_sum += capsule_loss(out.lengths, out.reconstruction, x, y).item() * len(y)
         pred = out.lengths.argmax(1).cpu()
         y = y.cpu()
+        for i in torch.nonzero(pred != y).flatten().tolist():
+            wrong.append({"index": start + i, "label": int(y[i]), "predicted": int(pred[i])})
         total += torch.bincount(y, minlength=10)
         correct += torch.bincount(y[pred == y], minlength=10)
     per_class = (100.0 * correct / total.clamp(min=1)).tolist()
@@ -62,6 +66,7 @@ def evaluate(
         loss=loss_sum / len(split),
         per_class=[round(a, 2) for a in per_class],
         errors=int(len(split) - correct.sum().item()),
+        misclassified=wrong,
     )
 
 
@@ -74,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(DEFAULT_DIR), help="checkpoint folder or .safetensors file")
-    p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR or ../shared/data)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR or ../shared/data)"
+    )
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--update-card", action="store_true", help="write the figures into the model card")
     args = p.parse_args(argv)
@@ -90,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_accuracy": round(ev.accuracy, 2),
         "test_errors": ev.errors,
         "per_class_accuracy": ev.per_class,
+        "test_misclassified": ev.misclassified,
         "accuracy_by_routing_iterations": sweep,
         "eval_precision": args.precision,
     }

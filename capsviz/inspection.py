@@ -107,9 +107,7 @@ def reconstruct(model: CapsNet, poses: np.ndarray, digit: int) -> np.ndarray:
     return out[0] if single else out
 
 
-def perturbation_grid(
-    model: CapsNet, poses: np.ndarray, digit: int, deltas: np.ndarray | None = None
-) -> np.ndarray:
+def perturbation_grid(model: CapsNet, poses: np.ndarray, digit: int, deltas: np.ndarray | None = None) -> np.ndarray:
     """The paper's Figure 4: for each of the 16 dimensions of capsule ``digit``, reconstructions
     with that dimension shifted by each delta (default -0.25 ... 0.25 in steps of 0.05).
     Returns (16, len(deltas), 28, 28), decoded in one batch."""

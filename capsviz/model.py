@@ -71,9 +71,7 @@ class PrimaryCaps(nn.Module):
     def __init__(self, cfg: CapsNetConfig):
         super().__init__()
         self.cfg = cfg
-        self.conv = nn.Conv2d(
-            cfg.conv1_channels, cfg.primary_types * cfg.primary_dim, cfg.kernel_size, stride=2
-        )
+        self.conv = nn.Conv2d(cfg.conv1_channels, cfg.primary_types * cfg.primary_dim, cfg.kernel_size, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 256, 20, 20) -> (B, 1152, 8), capsule i = (row * 6 + col) * 32 + type."""
@@ -93,9 +91,7 @@ class DigitCaps(nn.Module):
         super().__init__()
         self.cfg = cfg
         # weight[i, k, j, d]: u_hat_j|i[d] = sum_k u_i[k] * weight[i, k, j, d]
-        self.weight = nn.Parameter(
-            0.01 * torch.randn(cfg.num_primary, cfg.primary_dim, cfg.num_classes, cfg.digit_dim)
-        )
+        self.weight = nn.Parameter(0.01 * torch.randn(cfg.num_primary, cfg.primary_dim, cfg.num_classes, cfg.digit_dim))
 
     def predictions(self, u: torch.Tensor) -> torch.Tensor:
         """(B, I, 8) -> u_hat (B, J, I, 16): one batched matmul over the 1152 primary capsules."""

@@ -90,7 +90,7 @@ def dynamic_routing(
             b = b + agreement.float()
     if not record:
         return v, None
-    logits, coupling, poses, lengths = (torch.stack(t) for t in zip(*steps))
+    logits, coupling, poses, lengths = (torch.stack(t) for t in zip(*steps, strict=True))
     rec = RoutingRecord(
         logits=logits.transpose(2, 3).detach(),  # (R, B, I, J): primary-major, as the paper writes b_ij
         coupling=coupling.transpose(2, 3).detach(),

@@ -42,21 +42,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m capsviz.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR, else ../shared/data)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR, else ../shared/data)"
+    )
     p.add_argument("--out", default="runs/capsnet", help="checkpoint folder (default: runs/capsnet)")
     p.add_argument("--epochs", type=int, default=30, help="total epochs (default: 30)")
     p.add_argument("--batch-size", type=int, default=100, help="images per step and process (default: 100)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 1e-3)")
     p.add_argument("--lr-decay", type=float, default=0.9, help="learning rate x this after each epoch (default: 0.9)")
     p.add_argument("--routing-iterations", type=int, default=3, help="routing iterations r (default: 3)")
-    p.add_argument("--augment", choices=MODES, default="canvas", help="paper: +-2 px shifts; canvas: also rotation, scale, stroke width (default)")
+    p.add_argument(
+        "--augment",
+        choices=MODES,
+        default="canvas",
+        help="paper: +-2 px shifts; canvas: also rotation, scale, stroke width (default)",
+    )
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast precision (default: bf16)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--limit-train", type=int, default=0, help="use only the first N training images (smoke tests)")
     p.add_argument("--limit-test", type=int, default=0, help="evaluate on only the first N test images (smoke tests)")
-    p.add_argument("--max-steps", type=int, default=0, help="stop (saving state, as Ctrl-C) after N steps in this invocation")
+    p.add_argument(
+        "--max-steps", type=int, default=0, help="stop (saving state, as Ctrl-C) after N steps in this invocation"
+    )
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.safetensors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -178,14 +187,16 @@ def run(args: argparse.Namespace) -> int:
     if saved_meta is not None:
         optimizer.load_state_dict(ckpt.optimizer_state(saved_tensors, saved_meta))
         _match_param_layout(optimizer)
-        model.load_state_dict({k[len("model."):]: v for k, v in saved_tensors.items() if k.startswith("model.")})
+        model.load_state_dict({k[len("model.") :]: v for k, v in saved_tensors.items() if k.startswith("model.")})
         scheduler.load_state_dict(saved_meta["scheduler"])
         torch.set_rng_state(saved_tensors["rng.torch"])
         progress = Progress(**saved_meta["progress"])
         say(f"Resuming {out_dir} at epoch {progress.epoch + 1}, batch {progress.batch}.")
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
 
-    sampler = DistributedSampler(range(len(train_set)), num_replicas=world, rank=rank, shuffle=True, seed=args.seed, drop_last=True)
+    sampler = DistributedSampler(
+        range(len(train_set)), num_replicas=world, rank=rank, shuffle=True, seed=args.seed, drop_last=True
+    )
     steps_per_epoch = len(sampler) // args.batch_size
     card_base = {
         "model": "CapsNet (Sabour, Frosst & Hinton 2017), 3-layer with reconstruction decoder",
@@ -222,9 +233,13 @@ def run(args: argparse.Namespace) -> int:
             model.train()
             lr = optimizer.param_groups[0]["lr"]
             bar = tqdm(
-                range(progress.batch, steps_per_epoch), initial=progress.batch, total=steps_per_epoch,
-                desc=f"epoch {epoch + 1}/{args.epochs}", disable=not main_proc or args.no_progress,
-                dynamic_ncols=True, leave=True,
+                range(progress.batch, steps_per_epoch),
+                initial=progress.batch,
+                total=steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{args.epochs}",
+                disable=not main_proc or args.no_progress,
+                dynamic_ncols=True,
+                leave=True,
             )
             t_epoch = time.perf_counter()
             images_this_epoch = 0
@@ -242,7 +257,11 @@ def run(args: argparse.Namespace) -> int:
                 images_this_epoch += len(y)
                 steps_this_run += 1
                 if step % 10 == 0:
-                    bar.set_postfix(loss=f"{progress.loss_sum / progress.seen:.4f}", acc=f"{100 * progress.correct / progress.seen:.2f}%", lr=f"{lr:.2e}")
+                    bar.set_postfix(
+                        loss=f"{progress.loss_sum / progress.seen:.4f}",
+                        acc=f"{100 * progress.correct / progress.seen:.2f}%",
+                        lr=f"{lr:.2e}",
+                    )
             train_s = time.perf_counter() - t_epoch
             bar.close()
             if main_proc:
@@ -252,37 +271,55 @@ def run(args: argparse.Namespace) -> int:
             progress.train_time_s += now - t_mark
             t_mark = now
             row = {
-                "epoch": epoch + 1, "lr": lr,
+                "epoch": epoch + 1,
+                "lr": lr,
                 "train_loss": round(progress.loss_sum / max(progress.seen, 1), 5),
                 "train_accuracy": round(100 * progress.correct / max(progress.seen, 1), 3),
                 "images_per_s": round(images_this_epoch * world / train_s, 1) if train_s > 0 else None,
             }
             progress.epoch, progress.batch, progress.loss_sum, progress.correct, progress.seen = epoch + 1, 0, 0.0, 0, 0
             if main_proc:
-                row.update(test_loss=round(ev.loss, 5), test_accuracy=round(ev.accuracy, 3), wall_time_s=round(progress.train_time_s, 1))
+                row.update(
+                    test_loss=round(ev.loss, 5),
+                    test_accuracy=round(ev.accuracy, 3),
+                    wall_time_s=round(progress.train_time_s, 1),
+                )
                 progress.history.append(row)
                 save_state(gen.get_state())
                 ckpt.save_weights(model, out_dir)
-                card = dict(card_base, epochs=progress.epoch, test_accuracy=round(ev.accuracy, 2), test_errors=ev.errors,
-                            per_class_accuracy=ev.per_class, test_loss=round(ev.loss, 5),
-                            training=training_info(args, device, world, progress))
+                card = dict(
+                    card_base,
+                    epochs=progress.epoch,
+                    test_accuracy=round(ev.accuracy, 2),
+                    test_errors=ev.errors,
+                    per_class_accuracy=ev.per_class,
+                    test_misclassified=ev.misclassified,
+                    test_loss=round(ev.loss, 5),
+                    training=training_info(args, device, world, progress),
+                )
                 ckpt.write_card(out_dir, card)
                 ckpt.atomic_write_text(out_dir / ckpt.METRICS, "".join(json.dumps(r) + "\n" for r in progress.history))
-                say(f"epoch {epoch + 1}: test accuracy {ev.accuracy:.2f}% ({ev.errors} errors), "
-                    f"train {row['train_accuracy']:.2f}%, {row['images_per_s']} images/s")
+                say(
+                    f"epoch {epoch + 1}: test accuracy {ev.accuracy:.2f}% ({ev.errors} errors), "
+                    f"train {row['train_accuracy']:.2f}%, {row['images_per_s']} images/s"
+                )
             if distributed:
                 dist.barrier()
         if main_proc:
             say("Measuring accuracy with 1-5 routing iterations ...")
             card = ckpt.read_card(out_dir)
-            card["accuracy_by_routing_iterations"] = routing_sweep(model, test_set, precision=args.precision, device=device)
+            card["accuracy_by_routing_iterations"] = routing_sweep(
+                model, test_set, precision=args.precision, device=device
+            )
             ckpt.write_card(out_dir, card)
             say(json.dumps(card["accuracy_by_routing_iterations"]))
     except (KeyboardInterrupt, Interrupted) as exc:
         progress.train_time_s += time.perf_counter() - t_mark
         save_state(gen.get_state())
-        say(f"\n{'Interrupted' if isinstance(exc, KeyboardInterrupt) else 'Stopped after --max-steps'}: "
-            f"state saved at epoch {progress.epoch + 1}, batch {progress.batch}. Continue with --resume.")
+        say(
+            f"\n{'Interrupted' if isinstance(exc, KeyboardInterrupt) else 'Stopped after --max-steps'}: "
+            f"state saved at epoch {progress.epoch + 1}, batch {progress.batch}. Continue with --resume."
+        )
         return 130 if isinstance(exc, KeyboardInterrupt) else 0
     finally:
         if prev is not None:

@@ -34,12 +34,22 @@ def training_figure(rows: list[dict]):
 
     ep = [r["epoch"] for r in rows]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (margin + 0.0005 x reconstruction)", "Accuracy (%)"))
-    fig.add_trace(go.Scatter(x=ep, y=[r["train_loss"] for r in rows], name="train loss", line=dict(color="#636EFA")), 1, 1)
-    fig.add_trace(go.Scatter(x=ep, y=[r["test_loss"] for r in rows], name="test loss", line=dict(color="#EF553B")), 1, 1)
-    fig.add_trace(go.Scatter(x=ep, y=[r["train_accuracy"] for r in rows], name="train accuracy (augmented)",
-                             line=dict(color="#636EFA")), 1, 2)
-    fig.add_trace(go.Scatter(x=ep, y=[r["test_accuracy"] for r in rows], name="test accuracy",
-                             line=dict(color="#EF553B")), 1, 2)
+    fig.add_trace(
+        go.Scatter(x=ep, y=[r["train_loss"] for r in rows], name="train loss", line=dict(color="#636EFA")), 1, 1
+    )
+    fig.add_trace(
+        go.Scatter(x=ep, y=[r["test_loss"] for r in rows], name="test loss", line=dict(color="#EF553B")), 1, 1
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=ep, y=[r["train_accuracy"] for r in rows], name="train accuracy (augmented)", line=dict(color="#636EFA")
+        ),
+        1,
+        2,
+    )
+    fig.add_trace(
+        go.Scatter(x=ep, y=[r["test_accuracy"] for r in rows], name="test accuracy", line=dict(color="#EF553B")), 1, 2
+    )
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(range=[98.0, 100.0], row=1, col=2)
     fig.add_hline(y=99.75, line_dash="dot", line_color="grey", annotation_text="paper 99.75", row=1, col=2)

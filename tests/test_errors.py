@@ -27,8 +27,12 @@ def test_train_cli_without_data_exits_with_message_not_traceback(tmp_path):
         "d.MNIST.download = lambda self: (_ for _ in ()).throw(OSError('offline'));"
         "from capsviz.train import main; sys.exit(main(sys.argv[1:]))"
     )
-    r = subprocess.run([sys.executable, "-c", code, "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code, "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "MNIST not found" in r.stderr
 
@@ -41,7 +45,7 @@ def test_missing_checkpoint_says_how_to_train(tmp_path):
 def test_truncated_checkpoint(tmp_path):
     ckpt.save_weights(CapsNet(), tmp_path)
     path = tmp_path / ckpt.WEIGHTS
-    path.write_bytes(path.read_bytes()[: 5_000_000])
+    path.write_bytes(path.read_bytes()[:5_000_000])
     with pytest.raises(ckpt.CheckpointError, match="corrupt or truncated.*python -m capsviz.train"):
         ckpt.load_model(tmp_path)
 
@@ -68,6 +72,10 @@ def test_missing_tensor(tmp_path):
 
 
 def test_evaluate_cli_reports_missing_checkpoint(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "capsviz.evaluate", "--checkpoint", str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "capsviz.evaluate", "--checkpoint", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "No checkpoint" in r.stderr and "Traceback" not in r.stderr

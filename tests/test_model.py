@@ -153,7 +153,7 @@ def test_gemm_convolution_equals_conv2d_values_and_gradients(channels_last):
     assert out.shape == ref.shape == (3, 16, 6, 6)
     assert torch.allclose(out, ref, atol=1e-4)
     g = torch.randn_like(ref)
-    for a, c in zip(torch.autograd.grad(ref, (x, w, b), g), torch.autograd.grad(out, (x, w, b), g)):
+    for a, c in zip(torch.autograd.grad(ref, (x, w, b), g), torch.autograd.grad(out, (x, w, b), g), strict=True):
         assert torch.allclose(a, c, atol=1e-3, rtol=1e-4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = conv2d_gemm(x, w, b, stride=2)

@@ -9,7 +9,7 @@ from capsviz.routing import dynamic_routing, squash
 def test_squash_formula_and_direction():
     s = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
     v = squash(s)
-    for row, n in zip(v, (5.0, 0.5)):
+    for row, n in zip(v, (5.0, 0.5), strict=True):
         assert row.norm().item() == pytest.approx(n * n / (1 + n * n), rel=1e-5)
     assert torch.allclose(v[0] / v[0].norm(), torch.tensor([0.6, 0.8]), atol=1e-6)
 

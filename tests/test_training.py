@@ -64,8 +64,18 @@ def test_interrupt_mid_epoch_then_resume_is_exact(tmp_path, data_dir):
 
 
 def test_sigint_saves_state_and_exits_cleanly(tmp_path, data_dir):
-    cmd = [sys.executable, "-m", "capsviz.train", "--data-dir", str(data_dir), "--out", str(tmp_path), *SMALL,
-           "--epochs", "50"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "capsviz.train",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path),
+        *SMALL,
+        "--epochs",
+        "50",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not (tmp_path / ckpt.WEIGHTS).exists() and time.time() < deadline:
@@ -98,8 +108,18 @@ def test_a_half_written_checkpoint_never_replaces_a_good_one(tmp_path, monkeypat
 
 
 def test_sigkill_during_training_leaves_the_previous_checkpoint_loadable(tmp_path, data_dir):
-    cmd = [sys.executable, "-m", "capsviz.train", "--data-dir", str(data_dir), "--out", str(tmp_path), *SMALL,
-           "--epochs", "50"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "capsviz.train",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(tmp_path),
+        *SMALL,
+        "--epochs",
+        "50",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (tmp_path / ckpt.TRAIN_STATE).exists() and time.time() < deadline:
