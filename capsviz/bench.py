@@ -59,28 +59,25 @@ def latency_ms(fn, repeats: int, warmup: int = 5) -> list[float]:
     return out
 
 
-def precision_comparison(data_dir: str | None, train_images: int, epochs: int) -> dict:
-    """Train fp32 and bf16 from the same seed on the same images; test on the full test set."""
+def short_training(data_dir: str | None, train_images: int, epochs: int, precision: str, augment_mode: str) -> float:
+    """Test accuracy (%) after a short training run from seed 0 on the first ``train_images`` images."""
     from capsviz.augment import augment
     from capsviz.data import load_mnist
     from capsviz.evaluate import evaluate
 
     train, test = load_mnist(True, data_dir), load_mnist(False, data_dir)
-    result = {}
-    for precision in ("fp32", "bf16"):
-        torch.manual_seed(0)
-        model = CapsNet().to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-        for epoch in range(epochs):
-            g = torch.Generator().manual_seed(epoch)
-            order = torch.randperm(train_images, generator=g)
-            model.train()
-            for start in range(0, train_images - 99, 100):
-                x, y = train.batch(order[start : start + 100])
-                x = augment(x, "paper", g).contiguous(memory_format=torch.channels_last)
-                train_step(model, opt, x, y, precision)
-        result[precision] = round(evaluate(model, test, precision=precision).accuracy, 2)
-    return result
+    torch.manual_seed(0)
+    model = CapsNet().to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    for epoch in range(epochs):
+        g = torch.Generator().manual_seed(epoch)
+        order = torch.randperm(train_images, generator=g)
+        model.train()
+        for start in range(0, train_images - 99, 100):
+            x, y = train.batch(order[start : start + 100])
+            x = augment(x, augment_mode, g).contiguous(memory_format=torch.channels_last)
+            train_step(model, opt, x, y, precision)
+    return round(evaluate(model, test).accuracy, 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--compare-precision", action="store_true", help="also train fp32 vs bf16 on real MNIST")
+    p.add_argument("--compare-augment", action="store_true", help="also train with paper vs canvas augmentation")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-images", type=int, default=10_000)
     p.add_argument("--epochs", type=int, default=1)
@@ -127,10 +125,19 @@ def main(argv: list[str] | None = None) -> int:
     res["decoder_ms_p50"] = round(_percentile(decodes, 50), 3)
     res["decoder_ms_p95"] = round(_percentile(decodes, 95), 3)
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    short = f"{args.epochs} epoch(s) on {args.train_images} training images, seed 0, full test set"
     if args.compare_precision:
-        acc = precision_comparison(args.data_dir, args.train_images, args.epochs)
-        res["test_accuracy_fp32"], res["test_accuracy_bf16"] = acc["fp32"], acc["bf16"]
-        res["precision_comparison"] = f"{args.epochs} epoch(s) on {args.train_images} training images, same seed"
+        for precision in ("fp32", "bf16"):
+            res[f"test_accuracy_{precision}"] = short_training(
+                args.data_dir, args.train_images, args.epochs, precision, "paper"
+            )
+        res["precision_comparison"] = short
+    if args.compare_augment:
+        for mode in ("paper", "canvas"):
+            res[f"test_accuracy_augment_{mode}"] = short_training(
+                args.data_dir, args.train_images, args.epochs, "bf16", mode
+            )
+        res["augment_comparison"] = short
 
     rows = [
         ("training, bf16 autocast (images/s)", res["train_images_per_s_bf16"]),
@@ -140,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         ("decoder only, p50 (ms)", res["decoder_ms_p50"]),
         ("peak memory, RSS (MB)", res["peak_rss_mb"]),
     ]
+    if args.compare_augment:
+        rows += [
+            ("test accuracy, paper augmentation (%)", res["test_accuracy_augment_paper"]),
+            ("test accuracy, canvas augmentation (%)", res["test_accuracy_augment_canvas"]),
+        ]
     if args.compare_precision:
         rows += [
             ("test accuracy after fp32 training (%)", res["test_accuracy_fp32"]),

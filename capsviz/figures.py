@@ -143,6 +143,20 @@ def _add_lines(fig: go.Figure, lines: list[tuple[dict, dict | None]]) -> None:
 # --- images ------------------------------------------------------------------------------
 
 
+def _outline_column(fig: go.Figure, column: int, xref: str, width: float) -> None:
+    """Outline one digit capsule's column of a heatmap, full height, in the accent colour."""
+    fig.add_shape(
+        type="rect",
+        xref=xref,
+        yref="paper",
+        x0=column - 0.5,
+        x1=column + 0.5,
+        y0=0,
+        y1=1,
+        line=dict(color=ACCENT, width=width),
+    )
+
+
 def to_uint8(image: np.ndarray, scale: int = 1) -> np.ndarray:
     """[0, 1] float image -> uint8, upscaled ``scale`` times by pixel repetition (nearest)."""
     a = (np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
@@ -266,16 +280,7 @@ def coupling_type_figure(
             ygap=1,
         )
     )
-    fig.add_shape(
-        type="rect",
-        xref="x",
-        yref="paper",
-        x0=prediction - 0.5,
-        x1=prediction + 0.5,
-        y0=0,
-        y1=1,
-        line=dict(color=ACCENT, width=3),
-    )
+    _outline_column(fig, prediction, xref="x", width=3)
     fig.update_yaxes(autorange="reversed", tickfont_size=10, title_text="primary capsule type")
     fig.update_xaxes(
         type="category",
@@ -404,16 +409,7 @@ def coupling_matrix_figure(
         row=1,
         col=2,
     )
-    fig.add_shape(
-        type="rect",
-        xref="x2",
-        yref="paper",
-        x0=prediction - 0.5,
-        x1=prediction + 0.5,
-        y0=0,
-        y1=1,
-        line=dict(color=ACCENT, width=2),
-    )
+    _outline_column(fig, prediction, xref="x2", width=2)
     fig.update_yaxes(
         showticklabels=False, autorange="reversed", title_text="primary capsules, most active first", row=1, col=1
     )

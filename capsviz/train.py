@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-steps", type=int, default=0, help="stop (saving state, as Ctrl-C) after N steps in this invocation"
     )
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.safetensors")
+    p.add_argument(
+        "--init-from", default=None, help="start from these weights (a checkpoint folder), fresh optimizer: fine-tuning"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -184,6 +187,13 @@ def run(args: argparse.Namespace) -> int:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=device.type in ("cpu", "cuda"))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
     progress = Progress()
+    if args.init_from and saved_meta is None:
+        try:
+            model.load_state_dict(ckpt.load_model(args.init_from).state_dict())
+        except ckpt.CheckpointError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        say(f"Starting from the weights in {args.init_from}.")
     if saved_meta is not None:
         optimizer.load_state_dict(ckpt.optimizer_state(saved_tensors, saved_meta))
         _match_param_layout(optimizer)
@@ -337,6 +347,7 @@ def training_info(args, device, world, progress: Progress) -> dict:
         "wall_time_s": round(progress.train_time_s, 1),
         "hardware": hardware(device, world),
         "optimizer": "Adam, learning rate x lr_decay after each epoch",
+        "init_from": args.init_from,
     }
 
 

@@ -79,3 +79,11 @@ def test_evaluate_cli_reports_missing_checkpoint(tmp_path):
         timeout=120,
     )
     assert r.returncode == 2 and "No checkpoint" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_init_from_missing_checkpoint_is_a_message(tmp_path, data_dir, capsys):
+    from capsviz.train import main
+
+    rc = main(["--data-dir", str(data_dir), "--out", str(tmp_path / "o"), "--init-from", str(tmp_path / "none")])
+    assert rc == 2
+    assert "No checkpoint" in capsys.readouterr().err
