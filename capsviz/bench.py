@@ -80,6 +80,54 @@ def short_training(data_dir: str | None, train_images: int, epochs: int, precisi
     return round(evaluate(model, test).accuracy, 2)
 
 
+def app_timings(drawings: int = 8, slider_moves: int = 8) -> dict[str, float]:
+    """Server time of whole-script runs of the app (streamlit's AppTest, in this process) with the
+    shipped checkpoint: a new drawing (nothing cached for it: trace, figures, pose panel) and a
+    pose-slider move. AppTest reruns the whole script where a browser session reruns only the pose
+    fragment, so the slider figure is an upper bound."""
+    import base64
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    from capsviz.drawn_digits import render, variants
+
+    app = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+    at = AppTest.from_file(app, default_timeout=120)
+    at.run()
+
+    def url(rgba: np.ndarray) -> str:
+        buf = io.BytesIO()
+        Image.fromarray(rgba).save(buf, format="PNG")
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+    stroke_ms = []
+    for k, drawing in enumerate(variants(seed=123, n_per_digit=1)[: drawings + 1]):
+        at.session_state["canvas_0"] = {
+            "drawing": {"raw": {"objects": []}, "data": url(render(drawing))},
+            "backgroundFit": None,
+        }
+        t0 = time.perf_counter()
+        at.run()
+        if k:  # the first run also warms up the caches of the page itself
+            stroke_ms.append(1000 * (time.perf_counter() - t0))
+    slider_ms = []
+    for k in range(slider_moves + 1):
+        (dim,) = [s for s in at.slider if s.label == "Dimension 1"]
+        dim.set_value(round(dim.min + (dim.max - dim.min) * (k % 5) / 5, 2))
+        t0 = time.perf_counter()
+        at.run()
+        if k:
+            slider_ms.append(1000 * (time.perf_counter() - t0))
+    return {
+        "app_new_drawing_ms_p50": round(_percentile(stroke_ms, 50), 1),
+        "app_new_drawing_ms_p95": round(_percentile(stroke_ms, 95), 1),
+        "app_pose_slider_ms_p50": round(_percentile(slider_ms, 50), 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m capsviz.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -96,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-images", type=int, default=10_000)
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--app", action="store_true", help="also time the app's reruns (drawing, pose slider)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = p.parse_args(argv)
     if args.threads:
@@ -125,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     res["decoder_ms_p50"] = round(_percentile(decodes, 50), 3)
     res["decoder_ms_p95"] = round(_percentile(decodes, 95), 3)
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if args.app:
+        res.update(app_timings())
     short = f"{args.epochs} epoch(s) on {args.train_images} training images, seed 0, full test set"
     if args.compare_precision:
         for precision in ("fp32", "bf16"):
@@ -147,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         ("decoder only, p50 (ms)", res["decoder_ms_p50"]),
         ("peak memory, RSS (MB)", res["peak_rss_mb"]),
     ]
+    if args.app:
+        rows += [
+            ("app: new drawing, whole rerun, p50 (ms)", res["app_new_drawing_ms_p50"]),
+            ("app: new drawing, whole rerun, p95 (ms)", res["app_new_drawing_ms_p95"]),
+            ("app: pose slider, whole rerun, p50 (ms)", res["app_pose_slider_ms_p50"]),
+        ]
     if args.compare_augment:
         rows += [
             ("test accuracy, paper augmentation (%)", res["test_accuracy_augment_paper"]),
