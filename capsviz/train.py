@@ -230,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
 
     prev = signal.signal(signal.SIGTERM, _raise_interrupt) if main_proc else None
     steps_this_run = 0
+    gen = _epoch_generator(args.seed, progress.epoch, rank)
     t_mark = time.perf_counter()
     try:
         while progress.epoch < args.epochs:
@@ -238,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
             order = torch.tensor(list(sampler), dtype=torch.long)
             gen = _epoch_generator(args.seed, epoch, rank)
             if saved_meta is not None and progress.batch > 0:  # resuming mid-epoch
+                # Only rank 0 saves its generator: under DDP the other ranks' augmentation for the
+                # rest of this one epoch then differs from an uninterrupted run (still random).
                 gen.set_state(saved_tensors["rng.epoch"])
             saved_meta = saved_tensors = None
             model.train()
