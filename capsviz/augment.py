@@ -12,6 +12,11 @@ import torch
 import torch.nn.functional as F
 
 MODES = ("none", "paper", "canvas")
+DESCRIPTIONS = {
+    "none": "none",
+    "paper": "±2 px shifts",
+    "canvas": "±2 px shifts, ±12° rotation, 0.9–1.1 scale, thinner/thicker strokes",
+}
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:

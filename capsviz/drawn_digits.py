@@ -354,7 +354,7 @@ def _montage(images: np.ndarray, cols: int) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card
+    from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card, write_card
 
     ap = argparse.ArgumentParser(description="Accuracy of a checkpoint on scripted canvas-style drawn digits.")
     ap.add_argument("--checkpoint", default=str(DEFAULT_DIR), help="checkpoint folder or .safetensors file")
@@ -366,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--subpixel", action="store_true", help="centre by sub-pixel shift instead of MNIST's integer one")
     ap.add_argument("--montage", metavar="PNG", help="also save the preprocessed 28x28 inputs as one image")
+    ap.add_argument("--update-card", action="store_true", help="record the result in the checkpoint's model card")
     args = ap.parse_args(argv)
     try:
         model = load_model(args.checkpoint)
@@ -379,6 +380,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.montage:
         images, _ = preprocess_all(variants(args.seed, args.n_per_digit), **kwargs)
         Image.fromarray(_montage(images, args.n_per_digit)).save(args.montage)
+    if args.update_card:
+        card["drawn_digit_accuracy"] = {
+            "accuracy": round(100 * result["accuracy"], 2),
+            "n": result["n"],
+            "seed": args.seed,
+            "per_class": {str(c): round(100 * a, 1) for c, a in result["per_class"].items()},
+            "set": "scripted canvas-style drawings (capsviz.drawn_digits), through capsviz.preprocess",
+        }
+        write_card(args.checkpoint, card)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from capsviz.augment import DESCRIPTIONS
+
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 
@@ -30,8 +32,14 @@ def render_results_table(card: dict) -> str:
         f"| Epochs | {PAPER['epochs']} | {TUTORIAL['epochs']} | {card['epochs']} |",
         f"| Training time, hardware | {PAPER['time']} | {TUTORIAL['time']} | {hours:.1f} h on a {_hardware(card)}, "
         f"{t.get('precision', '?')} |",
-        f"| Augmentation | ±2 px shifts | ±2 px shifts | {t.get('augment', '?')} |",
+        f"| Augmentation | ±2 px shifts | ±2 px shifts | {DESCRIPTIONS.get(t.get('augment'), '?')} |",
     ]
+    drawn = card.get("drawn_digit_accuracy")
+    if drawn:
+        lines.append(
+            f"| Scripted canvas drawings, accuracy | — | — | {drawn['accuracy']:.2f}% of {drawn['n']} "
+            "(`python -m capsviz.drawn_digits`) |"
+        )
     if sweep:
         cells = ", ".join(f"r={k}: {v:.2f}%" for k, v in sorted(sweep.items()))
         lines.append(f"| Accuracy by routing iterations at inference | | | {cells} |")
