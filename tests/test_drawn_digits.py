@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capsviz.checkpoint import DEFAULT_DIR, WEIGHTS
+from capsviz.checkpoint import DEFAULT_DIR
 from capsviz.drawn_digits import TEMPLATES, Drawing, drawing_for, render, variants
 from capsviz.preprocess import to_mnist
 
 # Measured on the checkpoint at hand when this was written (see the report in the commit); raise
 # it when a better checkpoint lands.
-MIN_DRAWN_ACCURACY = 0.90
+MIN_DRAWN_ACCURACY = 0.97  # shipped 30-epoch checkpoint: 100% of these 200, 98.2% of 500 (seed 0)
 
 
 def test_templates_cover_every_digit():
@@ -67,9 +67,6 @@ def test_every_variant_preprocesses():
         assert pre.image.shape == (28, 28) and pre.image.max() == pytest.approx(1.0)
 
 
-@pytest.mark.skipif(
-    not (DEFAULT_DIR / WEIGHTS).is_file(), reason=f"no shipped checkpoint at {DEFAULT_DIR / WEIGHTS} (train one first)"
-)
 def test_shipped_checkpoint_reads_drawn_digits():
     import torch
 
