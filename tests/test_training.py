@@ -22,6 +22,23 @@ def _train(out, data_dir, *extra):
     return train_main(["--data-dir", str(data_dir), "--out", str(out), *SMALL, *extra])
 
 
+def _start_long_run(out, data_dir, **popen):
+    """A 50-epoch run in a child process, for tests that interrupt it."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "capsviz.train",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        *SMALL,
+        "--epochs",
+        "50",
+    ]
+    return subprocess.Popen(cmd, **popen)
+
+
 def _history(out):
     return [json.loads(line) for line in (out / ckpt.METRICS).read_text().splitlines()]
 
@@ -64,19 +81,7 @@ def test_interrupt_mid_epoch_then_resume_is_exact(tmp_path, data_dir):
 
 
 def test_sigint_saves_state_and_exits_cleanly(tmp_path, data_dir):
-    cmd = [
-        sys.executable,
-        "-m",
-        "capsviz.train",
-        "--data-dir",
-        str(data_dir),
-        "--out",
-        str(tmp_path),
-        *SMALL,
-        "--epochs",
-        "50",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _start_long_run(tmp_path, data_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not (tmp_path / ckpt.WEIGHTS).exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -108,19 +113,7 @@ def test_a_half_written_checkpoint_never_replaces_a_good_one(tmp_path, monkeypat
 
 
 def test_sigkill_during_training_leaves_the_previous_checkpoint_loadable(tmp_path, data_dir):
-    cmd = [
-        sys.executable,
-        "-m",
-        "capsviz.train",
-        "--data-dir",
-        str(data_dir),
-        "--out",
-        str(tmp_path),
-        *SMALL,
-        "--epochs",
-        "50",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _start_long_run(tmp_path, data_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (tmp_path / ckpt.TRAIN_STATE).exists() and time.time() < deadline:
         time.sleep(0.1)
