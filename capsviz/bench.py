@@ -174,22 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     res["decoder_ms_p50"] = round(_percentile(decodes, 50), 3)
     res["decoder_ms_p95"] = round(_percentile(decodes, 95), 3)
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    if args.app:
-        res.update(app_timings())
-    short = f"{args.epochs} epoch(s) on {args.train_images} training images, seed 0, full test set"
-    if args.compare_precision:
-        for precision in ("fp32", "bf16"):
-            res[f"test_accuracy_{precision}"] = short_training(
-                args.data_dir, args.train_images, args.epochs, precision, "paper"
-            )
-        res["precision_comparison"] = short
-    if args.compare_augment:
-        for mode in ("paper", "canvas"):
-            res[f"test_accuracy_augment_{mode}"] = short_training(
-                args.data_dir, args.train_images, args.epochs, "bf16", mode
-            )
-        res["augment_comparison"] = short
-
     rows = [
         ("training, bf16 autocast (images/s)", res["train_images_per_s_bf16"]),
         ("training, fp32 (images/s)", res["train_images_per_s_fp32"]),
@@ -199,21 +183,27 @@ def main(argv: list[str] | None = None) -> int:
         ("peak memory, RSS (MB)", res["peak_rss_mb"]),
     ]
     if args.app:
+        res.update(app_timings())
         rows += [
             ("app: new drawing, whole rerun, p50 (ms)", res["app_new_drawing_ms_p50"]),
             ("app: new drawing, whole rerun, p95 (ms)", res["app_new_drawing_ms_p95"]),
             ("app: pose slider, whole rerun, p50 (ms)", res["app_pose_slider_ms_p50"]),
         ]
+    # Each comparison: (result key, table label, precision, augmentation) of one short training run.
+    short = f"{args.epochs} epoch(s) on {args.train_images} training images, seed 0, full test set"
+    runs = []
     if args.compare_augment:
-        rows += [
-            ("test accuracy, paper augmentation (%)", res["test_accuracy_augment_paper"]),
-            ("test accuracy, canvas augmentation (%)", res["test_accuracy_augment_canvas"]),
+        res["augment_comparison"] = short
+        runs += [
+            (f"test_accuracy_augment_{m}", f"test accuracy, {m} augmentation (%)", "bf16", m)
+            for m in ("paper", "canvas")
         ]
     if args.compare_precision:
-        rows += [
-            ("test accuracy after fp32 training (%)", res["test_accuracy_fp32"]),
-            ("test accuracy after bf16 training (%)", res["test_accuracy_bf16"]),
-        ]
+        res["precision_comparison"] = short
+        runs += [(f"test_accuracy_{p}", f"test accuracy after {p} training (%)", p, "paper") for p in ("fp32", "bf16")]
+    for key, label, precision, mode in runs:
+        res[key] = short_training(args.data_dir, args.train_images, args.epochs, precision, mode)
+        rows.append((label, res[key]))
     width = max(len(r[0]) for r in rows)
     print(f"capsviz benchmark  (torch {torch.__version__}, {res['threads']} threads, batch {args.batch_size})")
     print(f"{'measure':<{width}}  value")

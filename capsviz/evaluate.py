@@ -65,7 +65,7 @@ def evaluate(
         accuracy=100.0 * correct.sum().item() / len(split),
         loss=loss_sum / len(split),
         per_class=[round(a, 2) for a in per_class],
-        errors=int(len(split) - correct.sum().item()),
+        errors=len(wrong),
         misclassified=wrong,
     )
 
