@@ -75,7 +75,7 @@ def short_training(data_dir: str | None, train_images: int, epochs: int, precisi
         model.train()
         for start in range(0, train_images - 99, 100):
             x, y = train.batch(order[start : start + 100])
-            x = augment(x, augment_mode, g).contiguous(memory_format=torch.channels_last)
+            x = augment(x, augment_mode, g, labels=y).contiguous(memory_format=torch.channels_last)
             train_step(model, opt, x, y, precision)
     return round(evaluate(model, test).accuracy, 2)
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--compare-precision", action="store_true", help="also train fp32 vs bf16 on real MNIST")
-    p.add_argument("--compare-augment", action="store_true", help="also train with paper vs canvas augmentation")
+    p.add_argument("--compare-augment", action="store_true", help="also train with paper, canvas and pen augmentation")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-images", type=int, default=10_000)
     p.add_argument("--epochs", type=int, default=1)
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         res["augment_comparison"] = short
         runs += [
             (f"test_accuracy_augment_{m}", f"test accuracy, {m} augmentation (%)", "bf16", m)
-            for m in ("paper", "canvas")
+            for m in ("paper", "canvas", "pen")
         ]
     if args.compare_precision:
         res["precision_comparison"] = short

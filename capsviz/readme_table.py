@@ -14,13 +14,17 @@ TUTORIAL = {"error": "0.34 ± 0.029 (3 runs)", "routing": 3, "epochs": 50, "time
 
 def _hardware(card: dict) -> str:
     hw = card.get("training", {}).get("hardware", {})
-    where = hw.get("gpu") or f"{hw.get('cores', '?')}-core {hw.get('cpu', 'CPU')}"
-    return where
+    if hw.get("gpu"):
+        return f"one {hw['gpu']} GPU"
+    return f"a {hw.get('cores', '?')}-core {hw.get('cpu', 'CPU')}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def render_results_table(card: dict) -> str:
     t = card.get("training", {})
-    hours = t.get("wall_time_s", 0) / 3600
     ours_error = f"{100 - card['test_accuracy']:.2f}"
     sweep = card.get("accuracy_by_routing_iterations", {})
     lines = [
@@ -30,8 +34,8 @@ def render_results_table(card: dict) -> str:
         f"({card.get('test_errors', '?')} of 10,000) |",
         f"| Routing iterations | {PAPER['routing']} | {TUTORIAL['routing']} | {card['routing_iterations']} |",
         f"| Epochs | {PAPER['epochs']} | {TUTORIAL['epochs']} | {card['epochs']} |",
-        f"| Training time, hardware | {PAPER['time']} | {TUTORIAL['time']} | {hours:.1f} h on a {_hardware(card)}, "
-        f"{t.get('precision', '?')} |",
+        f"| Training time, hardware | {PAPER['time']} | {TUTORIAL['time']} | "
+        f"{_duration(t.get('wall_time_s', 0))} on {_hardware(card)}, {t.get('precision', '?')} |",
         f"| Augmentation | ±2 px shifts | ±2 px shifts | {DESCRIPTIONS.get(t.get('augment'), '?')} |",
     ]
     drawn = card.get("drawn_digit_accuracy")

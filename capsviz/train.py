@@ -54,8 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--augment",
         choices=MODES,
-        default="canvas",
-        help="paper: +-2 px shifts; canvas: also rotation, scale, stroke width (default)",
+        default="pen",
+        help="paper: +-2 px shifts; canvas: also rotation, scale, stroke width; pen: also elastic distortion and "
+        "flagged 1s (default)",
     )
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast precision (default: bf16)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -261,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
                     raise Interrupted
                 idx = order[step * args.batch_size : (step + 1) * args.batch_size]
                 x, y = train_set.batch(idx)
-                x = augment(x, args.augment, gen).to(device).contiguous(memory_format=torch.channels_last)
+                x = augment(x.to(device), args.augment, gen, labels=y).contiguous(memory_format=torch.channels_last)
                 loss, correct = train_step(ddp_model, optimizer, x, y.to(device), args.precision)
                 progress.batch = step + 1
                 progress.loss_sum += loss * len(y)
