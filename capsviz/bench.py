@@ -103,16 +103,25 @@ def app_timings(drawings: int = 8, slider_moves: int = 8) -> dict[str, float]:
         Image.fromarray(rgba).save(buf, format="PNG")
         return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
-    stroke_ms = []
-    for k, drawing in enumerate(variants(seed=123, n_per_digit=1)[: drawings + 1]):
+    pool = iter(variants(seed=123, n_per_digit=3 * drawings + 1))
+
+    def draw_next() -> float:
         at.session_state["canvas_0"] = {
-            "drawing": {"raw": {"objects": []}, "data": url(render(drawing))},
+            "drawing": {"raw": {"objects": []}, "data": url(render(next(pool)))},
             "backgroundFit": None,
         }
         t0 = time.perf_counter()
         at.run()
-        if k:  # the first run also warms up the caches of the page itself
-            stroke_ms.append(1000 * (time.perf_counter() - t0))
+        return 1000 * (time.perf_counter() - t0)
+
+    draw_next()  # warms up the page's own caches; the tabs exist once there is a drawing
+    tab_labels = [t.label for t in at.tabs]
+    # A new drawing with each tab open: tabs run lazily, so each costs what its panel costs.
+    stroke_ms: dict[str, list[float]] = {}
+    for label in reversed(tab_labels):  # the first tab (pose) last: the slider timings below need it open
+        at.session_state["tab"] = label
+        at.run()  # opens the tab (and warms its caches) on the current drawing
+        stroke_ms[label] = [draw_next() for _ in range(drawings)]
     slider_ms = []
     for k in range(slider_moves + 1):
         (dim,) = [s for s in at.slider if s.label == "Dimension 1"]
@@ -121,11 +130,16 @@ def app_timings(drawings: int = 8, slider_moves: int = 8) -> dict[str, float]:
         at.run()
         if k:
             slider_ms.append(1000 * (time.perf_counter() - t0))
-    return {
-        "app_new_drawing_ms_p50": round(_percentile(stroke_ms, 50), 1),
-        "app_new_drawing_ms_p95": round(_percentile(stroke_ms, 95), 1),
+    pose = stroke_ms[tab_labels[0]]
+    out = {
+        "app_new_drawing_ms_p50": round(_percentile(pose, 50), 1),
+        "app_new_drawing_ms_p95": round(_percentile(pose, 95), 1),
         "app_pose_slider_ms_p50": round(_percentile(slider_ms, 50), 1),
     }
+    for label in tab_labels[1:]:
+        name = label.split()[-1].lower()  # ":material/hub: Routing" -> "routing"
+        out[f"app_new_drawing_{name}_tab_ms_p50"] = round(_percentile(stroke_ms[label], 50), 1)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += [
             ("app: new drawing, whole rerun, p50 (ms)", res["app_new_drawing_ms_p50"]),
             ("app: new drawing, whole rerun, p95 (ms)", res["app_new_drawing_ms_p95"]),
+            ("app: new drawing, routing tab open, p50 (ms)", res["app_new_drawing_routing_tab_ms_p50"]),
+            ("app: new drawing, equivariance tab open, p50 (ms)", res["app_new_drawing_equivariance_tab_ms_p50"]),
             ("app: pose slider, whole rerun, p50 (ms)", res["app_pose_slider_ms_p50"]),
         ]
     # Each comparison: (result key, table label, precision, augmentation) of one short training run.

@@ -22,3 +22,16 @@ def test_bench_json_has_the_documented_keys():
     res = json.loads(r.stdout.strip().splitlines()[-1])
     for key in ("train_images_per_s", "train_images_per_s_fp32", "trace_ms_p50", "decoder_ms_p50", "peak_rss_mb"):
         assert isinstance(res[key], (int, float)) and res[key] > 0, key
+
+
+def test_app_timings_cover_each_tab_and_the_pose_slider():
+    from capsviz.bench import app_timings
+
+    res = app_timings(drawings=1, slider_moves=1)
+    for key in (
+        "app_new_drawing_ms_p50",
+        "app_pose_slider_ms_p50",
+        "app_new_drawing_routing_tab_ms_p50",
+        "app_new_drawing_equivariance_tab_ms_p50",
+    ):
+        assert isinstance(res[key], float) and res[key] > 0, key
