@@ -192,6 +192,7 @@ def _set_stroke_width(ink: np.ndarray, width: float, target: float) -> np.ndarra
     mask = np.pad(ink > 0.5 * float(ink.max()), p)
     if r > 0:
         out = np.clip(ndimage.distance_transform_edt(mask) - r + 0.5, 0.0, 1.0)
+        out[~mask] = 0.0  # the EDT is 0 off the ink: for r < 0.5 the background would turn grey
     else:
         out = np.clip(-r + 0.5 - ndimage.distance_transform_edt(~mask), 0.0, 1.0)
         out[mask] = 1.0

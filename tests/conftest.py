@@ -16,3 +16,11 @@ def data_dir() -> Path:
     if not has_mnist(root):
         pytest.fail(f"MNIST not found under {root}: set CAPSVIZ_DATA_DIR to the folder holding MNIST/raw/")
     return root
+
+
+@pytest.fixture(scope="session")
+def mnist_test(data_dir):
+    """MNIST's 10,000 test digits: images (N, 28, 28) uint8, labels (N,)."""
+    from capsviz.data import load_mnist
+
+    return load_mnist(train=False, data_dir=data_dir)

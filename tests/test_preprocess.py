@@ -213,3 +213,16 @@ def test_rejects_huge_image_before_decoding():
         load_upload(small, max_pixels=5_000)
     with pytest.raises(UnreadableImageError, match="limit is"):
         load_upload(small, max_bytes=10)
+
+
+def test_slight_stroke_thinning_keeps_the_background_black():
+    """Thinning a stroke by less than a pixel once turned the whole background inside the digit's box
+    grey (the distance transform is 0 off the ink): the hole of a ring must stay black at any pen
+    width, including those just above MNIST's stroke band that need only a slight thinning."""
+    yy, xx = np.mgrid[:140, :140]
+    radius = np.hypot(yy - 70, xx - 70)
+    for width in np.arange(20.5, 22.0, 0.05):  # 20.65-21.0 need thinning by 0.25-0.48 px
+        ring = (np.abs(radius - (50 - width / 2)) <= width / 2).astype(np.uint8) * 255
+        out = to_mnist(ring).image
+        assert out[12:17, 12:17].max() < 0.05, width
+        assert (out == 0).mean() > 0.4, width
