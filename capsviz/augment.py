@@ -165,6 +165,14 @@ def add_flags(
     return out
 
 
+def swap_in(x: torch.Tensor, twins: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
+    """Replace each image of x (B, 1, H, W) by its twin (same shape) with probability p."""
+    if p <= 0:
+        return x
+    swap = (torch.rand(x.shape[0], generator=g) < p).to(x.device).view(-1, 1, 1, 1)
+    return torch.where(swap, twins.to(x.device), x)
+
+
 def augment(
     x: torch.Tensor, mode: str, g: torch.Generator, max_shift: int = 2, labels: torch.Tensor | None = None
 ) -> torch.Tensor:

@@ -7,6 +7,10 @@ centre line (scikit-image's skeletonize, on an 8x upsampled copy), re-inked as t
 280 px canvas, then brought back to MNIST's format by capsviz.preprocess.to_mnist.
 
     python -m capsviz.redrawn_mnist --checkpoint checkpoints --data-dir ../shared/data [--limit N] [--json]
+    python -m capsviz.redrawn_mnist --make-bank runs/redrawn_train.npz --workers 2   # for train --redrawn
+
+The bank is the same for the training digits: ``capsviz.train --redrawn BANK`` swaps a share of each
+batch for their redrawn twins, so the model learns the canvas's pen without losing MNIST's writers.
 """
 
 from __future__ import annotations
@@ -83,6 +87,29 @@ def redrawn_set(images: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return out, ok
 
 
+def _bank_chunk(args: tuple[np.ndarray, int]) -> np.ndarray:
+    images, seed = args
+    out, ok = redrawn_set(images.astype(np.float32) / 255.0, seed)
+    out[~ok] = images[~ok].astype(np.float32) / 255.0  # nothing to redraw: keep the original
+    return np.rint(out * 255).astype(np.uint8)
+
+
+def make_bank(images: np.ndarray, seed: int = 0, workers: int = 1, chunk: int = 1000) -> np.ndarray:
+    """Redrawn twins (N, 28, 28) uint8 of MNIST images (N, 28, 28) uint8, in chunks of ``chunk``
+    (chunk i drawn with seed (seed, i), so the bank is the same for any number of workers)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm import tqdm
+
+    jobs = [(images[i : i + chunk], seed * 1_000_003 + i // chunk) for i in range(0, len(images), chunk)]
+    if workers <= 1:
+        parts = [_bank_chunk(j) for j in tqdm(jobs, desc="redrawing", unit="chunk")]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(tqdm(pool.map(_bank_chunk, jobs), total=len(jobs), desc="redrawing", unit="chunk"))
+    return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
+
+
 def redrawn_accuracy(model, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
     """Accuracy of ``model`` on ``images`` (N, 28, 28) in [0, 1] redrawn with the canvas's pen, beside
     its accuracy on the originals. A digit to_mnist rejects counts as wrong."""
@@ -114,7 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     ap.add_argument("--update-card", action="store_true", help="record the result in the checkpoint's model card")
+    ap.add_argument(
+        "--make-bank", metavar="NPZ", help="instead: redraw the 60,000 training digits into NPZ (for training)"
+    )
+    ap.add_argument("--workers", type=int, default=1, help="processes for --make-bank")
     args = ap.parse_args(argv)
+    if args.make_bank:
+        return _make_bank_cli(args)
     try:
         model = load_model(args.checkpoint)
         card = read_card(args.checkpoint)
@@ -144,6 +177,26 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['original_accuracy']:.2%}"
     )
     print("per class:  " + "  ".join(f"{c}: {a:.1%}" for c, a in result["per_class"].items()))
+    return 0
+
+
+def _make_bank_cli(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from capsviz.data import DataNotFoundError, load_mnist
+
+    try:
+        train = load_mnist(train=True, data_dir=args.data_dir)
+    except DataNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bank = make_bank(train.images.numpy(), args.seed, args.workers)
+    out = Path(args.make_bank)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.npz")
+    np.savez_compressed(tmp, images=bank, labels=train.labels.numpy(), seed=args.seed)
+    tmp.replace(out)  # atomic: an interrupted run leaves no half-written bank
+    print(f"wrote {len(bank)} redrawn training digits to {out}")
     return 0
 
 

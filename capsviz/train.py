@@ -28,14 +28,14 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from capsviz import checkpoint as ckpt
-from capsviz.augment import MODES, augment
+from capsviz.augment import MODES, augment, swap_in
 from capsviz.data import DataNotFoundError, data_checksums, load_mnist, resolve_data_dir
 from capsviz.evaluate import autocast_for, evaluate, routing_sweep
 from capsviz.losses import capsule_loss
 from capsviz.model import CapsNet, CapsNetConfig
 
 # Hyperparameters a resumed run keeps from the original (the rest may change on --resume).
-RECIPE = ("batch_size", "lr", "lr_decay", "routing_iterations", "augment", "precision", "seed")
+RECIPE = ("batch_size", "lr", "lr_decay", "routing_iterations", "augment", "redrawn", "redrawn_p", "precision", "seed")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,6 +57,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="pen",
         help="paper: +-2 px shifts; canvas: also rotation, scale, stroke width; pen: also elastic distortion and "
         "flagged 1s (default)",
+    )
+    p.add_argument(
+        "--redrawn",
+        default=None,
+        metavar="NPZ",
+        help="training digits redrawn with the canvas pen (python -m capsviz.redrawn_mnist --make-bank NPZ)",
+    )
+    p.add_argument(
+        "--redrawn-p", type=float, default=0.5, help="share of each batch swapped for redrawn twins (default: 0.5)"
     )
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast precision (default: bf16)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -138,6 +147,23 @@ def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
                     optimizer.state[p][name] = torch.empty_like(p, dtype=buf.dtype).copy_(buf)
 
 
+def load_redrawn(path: str, train_set) -> torch.Tensor:
+    """The redrawn twins (N, 28, 28) uint8 of the training digits, checked against them."""
+    import numpy as np
+
+    try:
+        with np.load(path) as f:
+            images, labels = f["images"], f["labels"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ValueError(
+            f"cannot read the redrawn training digits {path} ({exc}); make them with "
+            f"python -m capsviz.redrawn_mnist --make-bank {path}"
+        ) from exc
+    if images.shape != tuple(train_set.images.shape) or not np.array_equal(labels, train_set.labels.numpy()):
+        raise ValueError(f"{path} does not match this MNIST training set; remake it with --make-bank")
+    return torch.from_numpy(images)
+
+
 class Interrupted(Exception):
     pass
 
@@ -169,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             saved_tensors, saved_meta = ckpt.read_train_state(state_path)
             for k in RECIPE:  # a resumed run keeps its recipe
-                setattr(args, k, saved_meta["args"][k])
+                setattr(args, k, saved_meta["args"].get(k, getattr(args, k)))
 
     torch.manual_seed(args.seed)
     try:
@@ -178,6 +204,13 @@ def run(args: argparse.Namespace) -> int:
     except DataNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    redrawn = None
+    if args.redrawn:
+        try:
+            redrawn = load_redrawn(args.redrawn, train_set)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.limit_train:
         train_set.images, train_set.labels = train_set.images[: args.limit_train], train_set.labels[: args.limit_train]
     if args.limit_test:
@@ -262,6 +295,8 @@ def run(args: argparse.Namespace) -> int:
                     raise Interrupted
                 idx = order[step * args.batch_size : (step + 1) * args.batch_size]
                 x, y = train_set.batch(idx)
+                if redrawn is not None:
+                    x = swap_in(x, redrawn[idx].unsqueeze(1).float().div_(255.0), args.redrawn_p, gen)
                 x = augment(x.to(device), args.augment, gen, labels=y).contiguous(memory_format=torch.channels_last)
                 loss, correct = train_step(ddp_model, optimizer, x, y.to(device), args.precision)
                 progress.batch = step + 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from capsviz.augment import MODES, NEEDS_LABELS, add_flags, augment, random_elastic
+from capsviz.augment import MODES, NEEDS_LABELS, add_flags, augment, random_elastic, swap_in
 
 
 def _bar_ones(n: int) -> torch.Tensor:
@@ -86,3 +86,13 @@ def test_elastic_moves_ink_but_not_much():
     assert not torch.allclose(warped, _bar_ones(16))
     rel = (warped.sum((1, 2, 3)) / _bar_ones(16).sum((1, 2, 3)) - 1).abs()
     assert rel.max() < 0.35  # a warp, not an eraser
+
+
+def test_swap_in_replaces_the_given_share():
+    x = torch.zeros(1000, 1, 4, 4)
+    twins = torch.ones(1000, 1, 4, 4)
+    out = swap_in(x, twins, 0.3, torch.Generator().manual_seed(0))
+    share = out.flatten(1).amax(1).mean().item()
+    assert 0.25 < share < 0.35
+    assert set(out.unique().tolist()) == {0.0, 1.0}  # whole images swapped, never blended
+    assert torch.equal(swap_in(x, twins, 0.0, torch.Generator()), x)

@@ -122,3 +122,24 @@ def test_sigkill_during_training_leaves_the_previous_checkpoint_loadable(tmp_pat
     proc.wait()
     ckpt.load_model(tmp_path)
     assert _train(tmp_path, data_dir, "--epochs", "2", "--resume") == 0  # resumes from what survived
+
+
+def test_redrawn_twins_are_swapped_in_and_recorded(tmp_path, data_dir, capsys):
+    import numpy as np
+
+    from capsviz.data import load_mnist
+
+    train = load_mnist(train=True, data_dir=data_dir)
+    bank = tmp_path / "bank.npz"
+    np.savez(bank, images=255 - train.images.numpy(), labels=train.labels.numpy())  # any twin will do here
+    assert _train(tmp_path / "run", data_dir, "--epochs", "1", "--redrawn", str(bank), "--redrawn-p", "0.3") == 0
+    info = json.loads((tmp_path / "run" / ckpt.CARD).read_text())["training"]
+    assert info["redrawn"] == str(bank) and info["redrawn_p"] == 0.3
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=train.images.numpy()[:10], labels=train.labels.numpy()[:10])
+    for path in (bad, tmp_path / "missing.npz"):
+        capsys.readouterr()
+        assert _train(tmp_path / "run2", data_dir, "--redrawn", str(path)) == 2
+        err = capsys.readouterr().err
+        assert "--make-bank" in err and "Traceback" not in err
