@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from capsviz.routing import RoutingRecord, dynamic_routing, squash
-from capsviz.strided_conv import conv2d_gemm
+from capsviz.strided_conv import conv2d_gemm, conv2d_relu_gemm
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,9 @@ class PrimaryCaps(nn.Module):
         return squash(out.reshape(out.shape[0], -1, self.cfg.primary_dim))
 
 
+_CHUNK_BYTES = 24 * 2**20
+
+
 class DigitCaps(nn.Module):
     """Transformation matrices W_ij (8 -> 16) for all 1152 x 10 pairs, then routing."""
 
@@ -105,7 +108,20 @@ class DigitCaps(nn.Module):
     def forward(
         self, u: torch.Tensor, iterations: int, record: bool = False
     ) -> tuple[torch.Tensor, RoutingRecord | None]:
-        return dynamic_routing(self.predictions(u), iterations, record=record)
+        if record or u.device.type != "cpu":
+            return dynamic_routing(self.predictions(u), iterations, record=record)
+        # Routing is independent per image, so on CPU the batch is routed in chunks whose u_hat stays
+        # under ~24 MB: glibc serves such blocks from its heap, where a bigger one would be a fresh
+        # mmap, page-faulted on every step (36.9 MB at batch 100 in bf16, and its gradient again).
+        cfg = self.cfg
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else u.dtype
+        per_image = cfg.num_classes * cfg.num_primary * cfg.digit_dim * torch.finfo(dtype).bits // 8
+        chunks = -(-u.shape[0] * per_image // _CHUNK_BYTES)
+        if chunks <= 1:
+            return dynamic_routing(self.predictions(u), iterations)
+        size = -(-u.shape[0] // chunks)
+        v = torch.cat([dynamic_routing(self.predictions(part), iterations)[0] for part in u.split(size)])
+        return v, None
 
 
 class Decoder(nn.Module):
@@ -153,7 +169,11 @@ class CapsNet(nn.Module):
         target: class to decode (the true label in training); None decodes the prediction.
         iterations: routing iterations; None uses the trained value.
         """
-        x = F.relu(self.conv1(images))
+        if images.device.type == "cpu" and torch.is_grad_enabled() and not images.requires_grad:
+            # CPU training: oneDNN's weight gradient for this 1-channel conv is slow; the GEMM form is not.
+            x = conv2d_relu_gemm(images, self.conv1.weight, self.conv1.bias)
+        else:
+            x = F.relu(self.conv1(images))
         u = self.primary(x)
         v, routing = self.digit(u, iterations or self.cfg.routing_iterations, record=record)
         lengths = v.norm(dim=-1)

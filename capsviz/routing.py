@@ -25,15 +25,39 @@ def squash(s: torch.Tensor, dim: int = -1) -> torch.Tensor:
     overflows) and bf16 inputs. |v| < 1 always: the factor is capped at 1 - 1e-6, where fp32
     would otherwise round it to exactly 1.
     """
-    s32 = s.float()
-    # Rescale by the largest component first so |s|^2 cannot overflow; v depends on s only
-    # through the direction t/|t| and the length |s| = m |t|.
-    m = s32.abs().amax(dim=dim, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
-    t = s32 / m
-    t_norm = torch.linalg.vector_norm(t, dim=dim, keepdim=True)
-    sq = (m * t_norm) ** 2
-    factor = (sq / (1.0 + sq)).nan_to_num(nan=1.0).clamp(max=1.0 - 1e-6)  # inf/inf -> 1
-    return t / t_norm.clamp_min(EPS) * factor
+    return _Squash.apply(s, dim)
+
+
+class _Squash(torch.autograd.Function):
+    """squash with a closed-form backward: a handful of elementwise passes where autograd through
+    the forward's dozen ops took ~15 ms per step for the 100 x 1152 primary capsules on CPU."""
+
+    @staticmethod
+    def forward(ctx, s, dim):
+        s32 = s.float()
+        # Rescale by the largest component first so |s|^2 cannot overflow; v depends on s only
+        # through the direction t/|t| and the length |s| = m |t|.
+        m = s32.abs().amax(dim=dim, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+        t = s32 / m
+        t_norm = torch.linalg.vector_norm(t, dim=dim, keepdim=True)
+        n = m * t_norm
+        sq = n**2
+        factor = (sq / (1.0 + sq)).nan_to_num(nan=1.0).clamp(max=1.0 - 1e-6)  # inf/inf -> 1
+        unit = t / t_norm.clamp_min(EPS)
+        ctx.save_for_backward(unit, n)
+        ctx.dim, ctx.dtype = dim, s.dtype
+        return unit * factor
+
+    @staticmethod
+    def backward(ctx, grad):
+        # v = f(n) * unit with n = |s|, f(n) = n^2 / (1 + n^2), unit = s / n:
+        # dL/ds = f/n * (g - unit (unit . g)) + f'(n) * unit (unit . g).
+        unit, n = ctx.saved_tensors
+        f_over_n = 1.0 / (n + 1.0 / n)  # n / (1 + n^2), written to give 0 at n = 0 and n = inf
+        df = 2.0 * f_over_n / (1.0 + n * n)  # f'(n) = 2n / (1 + n^2)^2
+        along = (unit * grad).sum(dim=ctx.dim, keepdim=True)
+        out = grad * f_over_n + unit * ((df - f_over_n) * along)
+        return out.to(ctx.dtype), None
 
 
 @dataclass

@@ -159,3 +159,39 @@ def test_gemm_convolution_equals_conv2d_values_and_gradients(channels_last):
         low = conv2d_gemm(x, w, b, stride=2)
     assert low.dtype == torch.bfloat16
     assert torch.allclose(low.float().permute(0, 3, 1, 2), ref, atol=0.1, rtol=0.02)
+
+
+def test_gemm_conv_relu_equals_conv2d_values_and_gradients():
+    from capsviz.strided_conv import conv2d_relu_gemm
+
+    torch.manual_seed(0)
+    w = (torch.randn(16, 1, 9, 9) * 0.1).requires_grad_()
+    b = torch.randn(16).requires_grad_()
+    x = torch.rand(3, 1, 28, 28)
+    ref = torch.relu(torch.nn.functional.conv2d(x, w, b))
+    out = conv2d_relu_gemm(x, w, b)
+    assert out.shape == ref.shape == (3, 16, 20, 20)
+    assert torch.allclose(out, ref, atol=1e-5)
+    g = torch.randn_like(ref)
+    for a, c in zip(torch.autograd.grad(ref, (w, b), g), torch.autograd.grad(out, (w, b), g), strict=True):
+        assert torch.allclose(a, c, atol=1e-3, rtol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = conv2d_relu_gemm(x, w, b)
+    assert low.dtype == torch.bfloat16
+    assert torch.allclose(low.float(), ref, atol=0.05, rtol=0.02)
+
+
+def mock_chunk_bytes(n):
+    from unittest import mock
+
+    return mock.patch("capsviz.model._CHUNK_BYTES", n)
+
+
+def test_chunked_routing_equals_whole_batch():
+    torch.manual_seed(0)
+    m = CapsNet().eval()
+    u = torch.randn(40, 1152, 8) * 0.2
+    whole, _ = m.digit(u, 3, record=True)  # record=True routes the batch in one piece
+    with torch.no_grad(), mock_chunk_bytes(1):  # one image per chunk
+        chunked, _ = m.digit(u, 3)
+    assert torch.allclose(chunked, whole, atol=1e-6)
