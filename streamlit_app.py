@@ -286,6 +286,14 @@ def sidebar(card: dict, trained_iterations: int) -> tuple[str, int]:
             ]
             if by_r:
                 rows.append(("Accuracy by iterations", ", ".join(f"{k}: {v}" for k, v in by_r.items())))
+            # How well drawings are read, honestly: scripted canvas strokes, and real writers re-inked.
+            for key, label in (
+                ("drawn_digit_accuracy", "Scripted drawings"),
+                ("redrawn_mnist_accuracy", "MNIST redrawn"),
+            ):
+                d = card.get(key)
+                if isinstance(d, dict) and isinstance(d.get("accuracy"), (int, float)):
+                    rows.append((label, f"{d['accuracy']:.2f} % of {d.get('n', '?'):,}"))
             st.markdown("\n".join(["| Model card | |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]]))
         else:
             st.caption("No model card found beside the checkpoint.")

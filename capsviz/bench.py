@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import statistics
 import sys
@@ -94,6 +95,9 @@ def app_timings(drawings: int = 8, slider_moves: int = 8) -> dict[str, float]:
 
     from capsviz.drawn_digits import render, variants
 
+    # AppTest runs the script in this thread: streamlit warns on every cached call that there is no
+    # browser session, which would bury the table.
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     app = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
     at = AppTest.from_file(app, default_timeout=120)
     at.run()

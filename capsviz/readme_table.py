@@ -44,6 +44,12 @@ def render_results_table(card: dict) -> str:
             f"| Scripted canvas drawings, accuracy | — | — | {drawn['accuracy']:.2f}% of {drawn['n']} "
             "(`python -m capsviz.drawn_digits`) |"
         )
+    redrawn = card.get("redrawn_mnist_accuracy")
+    if redrawn:
+        lines.append(
+            f"| MNIST test digits redrawn with the canvas pen, accuracy | — | — | {redrawn['accuracy']:.2f}% of "
+            f"{redrawn['n']:,} (`python -m capsviz.redrawn_mnist`) |"
+        )
     if sweep:
         cells = ", ".join(f"r={k}: {v:.2f}%" for k, v in sorted(sweep.items()))
         lines.append(f"| Accuracy by routing iterations at inference | | | {cells} |")

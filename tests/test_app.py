@@ -44,7 +44,15 @@ def random_checkpoint(tmp_path_factory) -> Path:
     save_weights(model, folder)
     write_card(
         folder,
-        {"test_accuracy": 12.34, "test_errors": 8766, "epochs": 2, "routing_iterations": 3, "parameters": 8215568},
+        {
+            "test_accuracy": 12.34,
+            "test_errors": 8766,
+            "epochs": 2,
+            "routing_iterations": 3,
+            "parameters": 8215568,
+            "drawn_digit_accuracy": {"accuracy": 56.7, "n": 500},
+            "redrawn_mnist_accuracy": {"accuracy": 45.6, "n": 10000},
+        },
     )
     return folder
 
@@ -381,6 +389,7 @@ def test_sidebar_shows_the_model_card(env):
     at = _app()
     text = " ".join(m.value for m in at.sidebar.markdown)
     assert "12.34 %" in text and "Epochs | 2" in text and "Routing iterations (trained) | 3" in text
+    assert "Scripted drawings | 56.70 % of 500" in text and "MNIST redrawn | 45.60 % of 10,000" in text
 
 
 def test_missing_checkpoint_is_an_error_not_a_traceback(monkeypatch, tmp_path):
