@@ -46,15 +46,16 @@ def centre_line(image: np.ndarray) -> np.ndarray:
     return np.zeros((0, 2))
 
 
-def redraw(image: np.ndarray, rng: np.random.Generator, size: int = CANVAS) -> np.ndarray:
+def redraw(image: np.ndarray, rng: np.random.Generator, size: int = CANVAS, pen: float | None = None) -> np.ndarray:
     """A 28 x 28 digit in [0, 1] redrawn on a size x size canvas: (size, size, 4) uint8 RGBA like
     st_canvas's, ink 35-90% of the canvas tall, pen 10-35 px (at most 22% of the ink's height, as in
-    capsviz.drawn_digits), anywhere it fits. Raises PreprocessError when the digit has no ink."""
+    capsviz.drawn_digits) or the given ``pen`` width, anywhere it fits. Raises PreprocessError when
+    the digit has no ink."""
     pts = centre_line(image)
     if len(pts) == 0:
         raise PreprocessError("no ink to redraw")
     height = rng.uniform(0.35, 0.9) * size
-    width = float(min(rng.uniform(10.0, 35.0), 0.22 * height))
+    width = float(min(rng.uniform(10.0, 35.0), 0.22 * height)) if pen is None else float(pen)
     lo, hi = pts.min(0), pts.max(0)
     scale = (height - width) / max(float((hi - lo).max()), 1e-6)
     half = (hi - lo) * scale / 2 + width / 2 + 2
@@ -72,7 +73,7 @@ def redraw(image: np.ndarray, rng: np.random.Generator, size: int = CANVAS) -> n
     return out
 
 
-def redrawn_set(images: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def redrawn_set(images: np.ndarray, seed: int = 0, pen: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Redraw and preprocess every image (N, 28, 28). Returns the model's inputs (N, 28, 28) float32
     and a mask (N,) of those to_mnist accepted (a rejected one gets a blank image)."""
     rng = np.random.default_rng(seed)
@@ -80,7 +81,7 @@ def redrawn_set(images: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     ok = np.zeros(len(images), bool)
     for i, im in enumerate(images):
         try:
-            out[i] = to_mnist(redraw(im, rng)).image
+            out[i] = to_mnist(redraw(im, rng, pen=pen)).image
             ok[i] = True
         except PreprocessError:
             pass
@@ -110,10 +111,10 @@ def make_bank(images: np.ndarray, seed: int = 0, workers: int = 1, chunk: int = 
     return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
 
 
-def redrawn_accuracy(model, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> dict:
+def redrawn_accuracy(model, images: np.ndarray, labels: np.ndarray, seed: int = 0, pen: float | None = None) -> dict:
     """Accuracy of ``model`` on ``images`` (N, 28, 28) in [0, 1] redrawn with the canvas's pen, beside
     its accuracy on the originals. A digit to_mnist rejects counts as wrong."""
-    redrawn, ok = redrawn_set(images, seed)
+    redrawn, ok = redrawn_set(images, seed, pen)
     preds = classify(model, redrawn)
     right = (preds == labels) & ok
     original = classify(model, images.astype(np.float32)) == labels
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--limit", type=int, default=0, help="only the first N test digits (default: all 10,000)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pen", type=float, default=None, help="one pen width in canvas px (default: random 10-35)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     ap.add_argument("--update-card", action="store_true", help="record the result in the checkpoint's model card")
     ap.add_argument(
@@ -157,13 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     n = args.limit or len(test)
     images = test.images[:n].numpy().astype(np.float32) / 255.0  # (N, 28, 28) uint8 -> [0, 1]
-    result = redrawn_accuracy(model, images, test.labels[:n].numpy(), args.seed)
+    result = redrawn_accuracy(model, images, test.labels[:n].numpy(), args.seed, args.pen)
     if args.update_card:
         card["redrawn_mnist_accuracy"] = {
             "accuracy": round(100 * result["accuracy"], 2),
             "original_accuracy": round(100 * result["original_accuracy"], 2),
             "n": result["n"],
             "seed": args.seed,
+            "pen": args.pen or "random 10-35 px",
             "set": "MNIST test digits redrawn with the canvas's pen (capsviz.redrawn_mnist), "
             "through capsviz.preprocess",
         }
