@@ -22,6 +22,20 @@ def test_squash_zero_vector_is_zero_with_finite_gradient():
     assert torch.isfinite(s.grad).all()
 
 
+@pytest.mark.parametrize("scale", [1e-3, 0.3, 1.0, 3.0, 30.0])
+@pytest.mark.parametrize("dim", [-1, 1])
+def test_squash_gradient_matches_the_formula_differentiated(scale, dim):
+    """squash's hand-written backward against autograd through v = |s|^2 / (1 + |s|^2) * s / |s| in fp64."""
+    s = (torch.randn(6, 8, 5, dtype=torch.float64) * scale).requires_grad_()
+    g = torch.randn(6, 8, 5, dtype=torch.float64)
+    n = s.norm(dim=dim, keepdim=True)
+    (n**2 / (1 + n**2) * s / n * g).sum().backward()
+    want = s.grad.clone()
+    s32 = s.detach().float().requires_grad_()
+    (squash(s32, dim=dim) * g.float()).sum().backward()
+    assert torch.allclose(s32.grad.double(), want, rtol=1e-4, atol=1e-6 * float(want.abs().max()))
+
+
 @pytest.mark.parametrize("scale", [1e3, 1e19, 1e30, 1e37])
 def test_squash_huge_vectors_stay_below_one(scale):
     s = torch.randn(64, 16) * scale
