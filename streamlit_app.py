@@ -28,6 +28,38 @@ SOURCES = ("Draw", "MNIST test set", "Upload")
 GALLERY_MODES = ("By index", "By class", "Random", "Misclassified")
 DRAW_PROMPT = "✏️ **Draw a digit** (0–9) in the black box: the prediction updates after every stroke."
 IMAGE_PX = 168  # 28 x 6, nearest-neighbour
+CANVAS_PX = 280  # the drawing canvas's side (streamlit-drawable-canvas takes CSS pixels)
+INPUT_COLUMN_PX = CANVAS_PX + 16
+# streamlit-drawable-canvas parks its (invisible) undo/redo/erase toolbar over the top-right corner of the
+# drawing area until the pointer has hovered there for 0.1 s: a stroke begun in that corner at once (a quick
+# hand, a replayed drawing) lands on the toolbar and is lost. Its styles live in a shadow root, so this
+# script adds one rule there: the toolbar stays above the canvas, always visible.
+CANVAS_TOOLBAR_FIX = """<script>
+(() => {
+  if (window.__capsvizToolbarFix) return;
+  window.__capsvizToolbarFix = true;
+  const rule = ".dc-toolbar{top:-2.65rem!important;padding-bottom:0!important;opacity:1!important}";
+  const watched = new WeakSet();  // the canvas fills its shadow root after mounting: watch each root too
+  const patch = () => {
+    for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+      const root = host.shadowRoot;
+      if (!root) continue;
+      if (!watched.has(root)) {
+        watched.add(root);
+        new MutationObserver(patch).observe(root, { childList: true, subtree: true });
+      }
+      if (root.querySelector(".dc-toolbar") && !root.getElementById("capsviz-toolbar-fix")) {
+        const style = document.createElement("style");
+        style.id = "capsviz-toolbar-fix";
+        style.textContent = rule;
+        root.appendChild(style);
+      }
+    }
+  };
+  new MutationObserver(patch).observe(document.body, { childList: true, subtree: true });
+  patch();
+})();
+</script>"""
 POSE_SPAN = 0.3  # pose sliders run over the capsule's value +- this
 DELTAS = np.round(np.arange(-0.25, 0.2501, 0.05), 2)
 POSE_TAB, ROUTING_TAB, EQUIVARIANCE_TAB = (
@@ -163,21 +195,25 @@ def canvas_key() -> str:
 def draw_input() -> np.ndarray | None:
     from streamlit_drawable_canvas import st_canvas  # only inside a running app
 
+    st.markdown("**Your drawing**")
+    st.html(CANVAS_TOOLBAR_FIX, unsafe_allow_javascript=True)
+    canvas_slot = st.container()  # the canvas sits above the pen control that sets it
     width = st.slider("Pen width", 8, 40, 18, key="stroke_width")
-    result = st_canvas(
-        fill_color="#FFFFFF",
-        stroke_width=width,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        drawing_mode="freedraw",
-        height=280,
-        width=280,
-        update_streamlit=True,
-        return_image_data=True,
-        key=canvas_key(),
-    )
+    with canvas_slot:
+        result = st_canvas(
+            fill_color="#FFFFFF",
+            stroke_width=width,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            drawing_mode="freedraw",
+            height=CANVAS_PX,
+            width=CANVAS_PX,
+            update_streamlit=True,
+            return_image_data=True,
+            key=canvas_key(),
+        )
     st.button("Clear", on_click=_clear_canvas, icon=":material/delete:")
-    st.caption("Undo, redo and erase-all are on the canvas toolbar.")
+    st.caption("Undo, redo and erase-all are on the toolbar above the canvas's top-right corner.")
     rgba = result.image_data
     if rgba is None:
         st.info(DRAW_PROMPT)
@@ -563,7 +599,13 @@ def main() -> None:
         "Draw a digit and follow it through the network: primary capsules vote, routing by agreement "
         "decides whose votes count, and the winning capsule's 16 numbers redraw your digit."
     )
-    col_in, col_seen, col_lengths = st.columns([1.15, 0.85, 1.7], gap="medium")
+    # Fixed widths for the input and the 28x28 view: the 280 px canvas must never be clipped by a narrow
+    # column (strokes on a hidden part would be lost). The lengths chart takes the rest, or wraps below.
+    row = st.container(horizontal=True, gap="medium")
+    with row:
+        col_in = st.container(width=INPUT_COLUMN_PX)
+        col_seen = st.container(width=IMAGE_PX + 24)
+        col_lengths = st.container(width="stretch")
     with col_in:
         if source == "MNIST test set":
             image = gallery_input(model_path)

@@ -187,3 +187,51 @@ def test_draw_predict_pose_and_clear(page: Page, streamlit_url: str, screenshot_
     _clear(page)
     _shot(page, screenshot_dir, "final")
     print(f"e2e done in {time.monotonic() - t0:.1f} s")
+
+
+# --- drawn-digit accuracy through the real canvas ----------------------------------------------------
+
+BROWSER_DRAWINGS_PER_DIGIT = 2
+MIN_BROWSER_ACCURACY = 0.9  # shipped checkpoint: 20 of 20 when written
+
+
+def test_browser_reads_scripted_drawings_like_the_offline_pipeline(page: Page, streamlit_url: str) -> None:
+    """Replay scripted drawings (every digit, random style, size, place and slant) as mouse strokes with the
+    default pen, read the Prediction metric, and compare with what capsviz.drawn_digits predicts offline for
+    the same strokes: the offline accuracy figures stand for the real canvas only if the two agree. The first
+    drawing (a 0) starts in the canvas's top-right corner, where the canvas's own toolbar once swallowed a
+    stroke begun right after the pointer arrived."""
+    import dataclasses
+
+    from capsviz.checkpoint import DEFAULT_DIR, load_model
+    from capsviz.drawn_digits import classify, preprocess_all, variants
+
+    drawings = [dataclasses.replace(d, width=float(PEN_WIDTH)) for d in variants(5, BROWSER_DRAWINGS_PER_DIGIT)]
+    images, ok = preprocess_all(drawings)
+    assert ok.all()
+    offline = classify(load_model(DEFAULT_DIR), images)
+
+    page.goto(streamlit_url, wait_until="domcontentloaded")
+    expect(_prompt(page)).to_be_visible(timeout=APP_READY_TIMEOUT_MS)
+    expect(_upper_canvas(page)).to_be_visible()
+    _wait_idle(page, settle_ms=100)
+    seen = []
+    for i, drawing in enumerate(drawings):
+        if i:
+            _clear(page)
+        _draw(page, drawing.strokes)
+        try:
+            expect(_prediction(page)).to_have_count(1, timeout=UPDATE_TIMEOUT_MS)
+        except AssertionError as exc:
+            alerts = "; ".join(page.get_by_test_id("stAlert").all_inner_texts())
+            raise AssertionError(
+                f"drawing {i} ({drawing.digit}, {drawing.style_name}): no prediction; {alerts}"
+            ) from exc
+        _wait_idle(page)
+        seen.append(int(_prediction_value(page).inner_text()))
+    digits = [d.digit for d in drawings]
+    right = sum(s == d for s, d in zip(seen, digits, strict=True))
+    same = sum(s == int(o) for s, o in zip(seen, offline, strict=True))
+    print(f"\nbrowser: {right}/{len(digits)} right, {same}/{len(digits)} as offline; browser {seen}, offline {offline}")
+    assert right >= MIN_BROWSER_ACCURACY * len(digits), (seen, digits)
+    assert same >= 0.9 * len(digits), (seen, offline.tolist())
