@@ -14,11 +14,11 @@ import os
 
 import numpy as np
 import streamlit as st
-import torch
 
 from capsviz import figures as F
 from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card
 from capsviz.data import ENV_VAR, DataNotFoundError, load_mnist, resolve_data_dir
+from capsviz.drawn_digits import classify
 from capsviz.equivariance import LABELS, LIMITS, Transform, run_images, sweep, transform_image
 from capsviz.inspection import CapsuleTrace, perturbation_grid, primary_grid, reconstruct, trace_image
 from capsviz.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload, to_mnist
@@ -116,9 +116,7 @@ MISTAKE_CHUNK = 500
 def _predict_chunk(model_path: str, data_dir: str, start: int) -> np.ndarray:
     """The model's predictions (fp32, trained routing iterations) for test images start..start+CHUNK."""
     images, _ = get_test_set(data_dir)
-    x = torch.from_numpy(images[start : start + MISTAKE_CHUNK]).float().div_(255.0).unsqueeze(1)
-    with torch.inference_mode():
-        return get_model(model_path)(x, reconstruct=False).lengths.argmax(1).numpy()
+    return classify(get_model(model_path), images[start : start + MISTAKE_CHUNK].astype(np.float32) / 255.0)
 
 
 def mistakes_from_card(card: dict, n: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -169,7 +169,7 @@ def swap_in(x: torch.Tensor, twins: torch.Tensor, p: float, g: torch.Generator) 
     """Replace each image of x (B, 1, H, W) by its twin (same shape) with probability p."""
     if p <= 0:
         return x
-    swap = (torch.rand(x.shape[0], generator=g) < p).to(x.device).view(-1, 1, 1, 1)
+    swap = (_rand(x.shape[0], g, x) < p).view(-1, 1, 1, 1)
     return torch.where(swap, twins.to(x.device), x)
 
 

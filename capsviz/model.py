@@ -108,17 +108,17 @@ class DigitCaps(nn.Module):
     def forward(
         self, u: torch.Tensor, iterations: int, record: bool = False
     ) -> tuple[torch.Tensor, RoutingRecord | None]:
-        if record or u.device.type != "cpu":
-            return dynamic_routing(self.predictions(u), iterations, record=record)
         # Routing is independent per image, so on CPU the batch is routed in chunks whose u_hat stays
         # under ~24 MB: glibc serves such blocks from its heap, where a bigger one would be a fresh
         # mmap, page-faulted on every step (36.9 MB at batch 100 in bf16, and its gradient again).
-        cfg = self.cfg
-        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else u.dtype
-        per_image = cfg.num_classes * cfg.num_primary * cfg.digit_dim * torch.finfo(dtype).bits // 8
-        chunks = -(-u.shape[0] * per_image // _CHUNK_BYTES)
+        chunks = 1
+        if not record and u.device.type == "cpu":
+            cfg = self.cfg
+            dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else u.dtype
+            per_image = cfg.num_classes * cfg.num_primary * cfg.digit_dim * torch.finfo(dtype).bits // 8
+            chunks = -(-u.shape[0] * per_image // _CHUNK_BYTES)
         if chunks <= 1:
-            return dynamic_routing(self.predictions(u), iterations)
+            return dynamic_routing(self.predictions(u), iterations, record=record)
         size = -(-u.shape[0] // chunks)
         v = torch.cat([dynamic_routing(self.predictions(part), iterations)[0] for part in u.split(size)])
         return v, None

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from capsviz import checkpoint as ckpt
 from capsviz.augment import MODES, augment, swap_in
-from capsviz.data import DataNotFoundError, data_checksums, load_mnist, resolve_data_dir
+from capsviz.data import DataNotFoundError, MNISTSplit, data_checksums, load_mnist, resolve_data_dir
 from capsviz.evaluate import autocast_for, evaluate, routing_sweep
 from capsviz.losses import capsule_loss
 from capsviz.model import CapsNet, CapsNetConfig
@@ -147,8 +147,8 @@ def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
                     optimizer.state[p][name] = torch.empty_like(p, dtype=buf.dtype).copy_(buf)
 
 
-def load_redrawn(path: str, train_set) -> torch.Tensor:
-    """The redrawn twins (N, 28, 28) uint8 of the training digits, checked against them."""
+def load_redrawn(path: str, train_set: MNISTSplit) -> MNISTSplit:
+    """The redrawn twins of the training digits, checked against them (same shape, same labels)."""
     import numpy as np
 
     try:
@@ -161,7 +161,7 @@ def load_redrawn(path: str, train_set) -> torch.Tensor:
         ) from exc
     if images.shape != tuple(train_set.images.shape) or not np.array_equal(labels, train_set.labels.numpy()):
         raise ValueError(f"{path} does not match this MNIST training set; remake it with --make-bank")
-    return torch.from_numpy(images)
+    return MNISTSplit(images=torch.from_numpy(images), labels=train_set.labels)
 
 
 class Interrupted(Exception):
@@ -296,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
                 idx = order[step * args.batch_size : (step + 1) * args.batch_size]
                 x, y = train_set.batch(idx)
                 if redrawn is not None:
-                    x = swap_in(x, redrawn[idx].unsqueeze(1).float().div_(255.0), args.redrawn_p, gen)
+                    x = swap_in(x, redrawn.batch(idx)[0], args.redrawn_p, gen)
                 x = augment(x.to(device), args.augment, gen, labels=y).contiguous(memory_format=torch.channels_last)
                 loss, correct = train_step(ddp_model, optimizer, x, y.to(device), args.precision)
                 progress.batch = step + 1
