@@ -87,3 +87,35 @@ def test_train_init_from_missing_checkpoint_is_a_message(tmp_path, data_dir, cap
     rc = main(["--data-dir", str(data_dir), "--out", str(tmp_path / "o"), "--init-from", str(tmp_path / "none")])
     assert rc == 2
     assert "No checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make_bank", [False, True])
+def test_redrawn_mnist_cli_without_data_exits_with_message_not_traceback(tmp_path, make_bank):
+    code = (
+        "import sys, torchvision.datasets as d;"
+        "d.MNIST.download = lambda self: (_ for _ in ()).throw(OSError('offline'));"
+        "from capsviz.redrawn_mnist import main; sys.exit(main(sys.argv[1:]))"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--data-dir",
+            str(tmp_path),
+            *(["--make-bank", str(tmp_path / "bank.npz")] * make_bank),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "MNIST not found" in r.stderr
+    assert not (tmp_path / "bank.npz").exists()
+
+
+def test_redrawn_mnist_cli_without_checkpoint_says_how_to_train(tmp_path, capsys):
+    from capsviz.redrawn_mnist import main
+
+    assert main(["--checkpoint", str(tmp_path / "nowhere"), "--limit", "10"]) == 2
+    assert "python -m capsviz.train" in capsys.readouterr().err
