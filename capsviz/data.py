@@ -2,7 +2,9 @@
 
 The data folder is the one that holds ``MNIST/raw/`` (the root torchvision.datasets.MNIST takes).
 It is chosen, first found wins, from: the ``--data-dir`` flag, the ``CAPSVIZ_DATA_DIR`` environment
-variable, and ``../shared/data`` beside the repository.
+variable, and a default: ``data/`` in a source checkout (git-ignored), else the user's cache folder
+(``$XDG_CACHE_HOME/capsviz`` or ``~/.cache/capsviz``). Where the network allows, torchvision downloads
+MNIST into it on first use, with a progress bar.
 """
 
 from __future__ import annotations
@@ -14,9 +16,20 @@ from pathlib import Path
 
 import torch
 
+MNIST_SIDE = 28  # MNIST images are 28 x 28
+NUM_CLASSES = 10
 ENV_VAR = "CAPSVIZ_DATA_DIR"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+def _default_data_dir() -> Path:
+    if (REPO_ROOT / "pyproject.toml").is_file():  # a source checkout: keep the data beside the code
+        return REPO_ROOT / "data"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "capsviz"
+
+
+DEFAULT_DATA_DIR = _default_data_dir()
 RAW_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -30,7 +43,7 @@ class DataNotFoundError(RuntimeError):
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data root: the explicit argument, else $CAPSVIZ_DATA_DIR, else ../shared/data."""
+    """The data root: the explicit argument, else $CAPSVIZ_DATA_DIR, else DEFAULT_DATA_DIR."""
     if data_dir:
         return Path(data_dir).expanduser()
     if os.environ.get(ENV_VAR):
@@ -52,7 +65,7 @@ def _missing_message(root: Path, reason: str) -> str:
         f"MNIST not found in {root} ({reason}).\n"
         f"Expected the four uncompressed IDX files:\n{files}\n"
         f"Point capsviz at a folder holding MNIST/raw/ with --data-dir DIR or the {ENV_VAR} "
-        "environment variable (here: ../shared/data), or run where torchvision can download it."
+        "environment variable, or run where torchvision can download it."
     )
 
 

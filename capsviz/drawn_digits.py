@@ -27,6 +27,8 @@ from PIL import Image, ImageDraw
 from capsviz.preprocess import PreprocessError, to_mnist
 
 CANVAS = 280  # the app's canvas side in CSS pixels
+PEN_WIDTH = 18  # the app's default pen, canvas px
+PEN_RANGE = (8, 40)  # the pen widths the app offers
 SUPERSAMPLE = 4  # render at 4x and box-filter down: the canvas's strokes are anti-aliased
 SPACING = 3.0  # canvas px between successive points, about what fabric.js records from a mouse
 

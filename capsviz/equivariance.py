@@ -31,15 +31,16 @@ LABELS = {
 }
 
 
+# The sweep's grid, and the app's slider steps, so that the current copy is always one of the sweep's.
+STEPS = {"angle": 5.0, "scale": 0.05, "shift_x": 0.5, "shift_y": 0.5}
+
+
 def default_values(kind: str) -> np.ndarray:
-    """The sweep's grid for each kind: 5° steps, 0.05 scale steps, half-pixel shifts."""
-    if kind == "angle":
-        return np.linspace(-45.0, 45.0, 19)
-    if kind == "scale":
-        return np.round(np.linspace(0.7, 1.3, 13), 4)
-    if kind in ("shift_x", "shift_y"):
-        return np.linspace(-4.0, 4.0, 17)
-    raise ValueError(f"unknown transformation {kind!r}; expected one of {sorted(LIMITS)}")
+    """The sweep's grid for each kind: LIMITS in STEPS (5° steps, 0.05 scale steps, half-pixel shifts)."""
+    if kind not in LIMITS:
+        raise ValueError(f"unknown transformation {kind!r}; expected one of {sorted(LIMITS)}")
+    (lo, hi), step = LIMITS[kind], STEPS[kind]
+    return np.round(np.linspace(lo, hi, round((hi - lo) / step) + 1), 4)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Every chart in the app, as pure functions: numpy arrays in, plotly figures out.
 
-No streamlit, no torch: the app passes arrays from capsviz.inspection / capsviz.equivariance.
+No streamlit and no model calls: the app passes arrays from capsviz.inspection / capsviz.equivariance.
 Per-primary-capsule arrays come in grid form, indexed [type, row, col] (32, 6, 6, ...), as
-capsviz.inspection.primary_grid returns them; this module never touches the flat index.
+capsviz.inspection.unflatten_primary returns them; this module never touches the flat index.
 
 Colours: one accent for the predicted (or chosen) class, one for its top rival, muted grey for
 the rest, and one white-to-orange scale for every coupling heatmap.
@@ -18,6 +18,9 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
+
+from capsviz.losses import M_MINUS, M_PLUS
+from capsviz.routing import uniform_coupling
 
 ACCENT = "#F97316"  # predicted / chosen class
 RIVAL = "#2563EB"  # runner-up class
@@ -48,7 +51,6 @@ POSE_COLOURS = (
     "#3182BD",
 )
 FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size=13, color=INK)
-M_PLUS, M_MINUS = 0.9, 0.1
 RF = 17  # a primary capsule sees a 17x17 input patch (9x9 conv, then 9x9 stride 2)
 
 
@@ -234,7 +236,7 @@ def coupling_spatial(
     routing would send (negative: routed away from j)."""
     c = np.asarray(coupling, dtype=np.float64)
     if relative:
-        c = c - 1.0 / c.shape[-1]
+        c = c - uniform_coupling(c.shape[-1])
     contrib = c * np.asarray(primary_lengths)[..., None]  # (32, 6, 6, 10)
     strongest = np.abs(contrib).argmax(axis=0) if relative else contrib.argmax(axis=0)
     return np.moveaxis(contrib.sum(axis=0), -1, 0), np.moveaxis(strongest, -1, 0)
@@ -257,6 +259,13 @@ def coupling_entropy(coupling: np.ndarray, weights: np.ndarray | None = None) ->
     return float((h * w).sum() / w.sum()) if w.sum() > 0 else float(h.mean())
 
 
+def routed_share(coupling: np.ndarray, weights: np.ndarray, digit: int) -> float:
+    """The share of all primary activation routed to ``digit``: sum_i c_ij |u_i| / sum_i |u_i|, for
+    coupling (I, J) and weights |u_i| (I,). Uniform routing gives 1/J."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    return float((np.asarray(coupling)[:, digit] * w).sum() / max(w.sum(), 1e-12))
+
+
 def coupling_type_figure(
     by_type: np.ndarray, prediction: int, span: float | None = None, height: int = 460
 ) -> go.Figure:
@@ -264,7 +273,7 @@ def coupling_type_figure(
     centred on uniform routing 1/J and reaching +-``span`` (default: this map's largest deviation;
     pass the largest over all iterations to compare iterations)."""
     types, digits = by_type.shape
-    uniform = 1.0 / digits
+    uniform = uniform_coupling(digits)
     span = deviation_span(by_type, uniform) if span is None else span
     fig = go.Figure(
         go.Heatmap(
@@ -377,7 +386,7 @@ def coupling_matrix_figure(
     flat_c = coupling.reshape(-1, digits)
     flat_u = np.asarray(primary_lengths).reshape(-1)
     order = np.argsort(-flat_u, kind="stable")
-    uniform = 1.0 / digits
+    uniform = uniform_coupling(digits)
     span = deviation_span(flat_c, uniform) if span is None else span
     labels = [f"type {t.flat[i]}, row {r.flat[i]}, col {c.flat[i]} (|u| = {flat_u[i]:.2f})" for i in order]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.08, 0.92], shared_yaxes=True, horizontal_spacing=0.01)

@@ -16,6 +16,9 @@ import torch
 
 from capsviz.model import CapsNet
 
+# The paper's Figure 4: each pose dimension shifted by -0.25 ... +0.25 in steps of 0.05.
+FIGURE4_DELTAS = np.round(np.arange(-0.25, 0.2501, 0.05), 2)
+
 
 @dataclass(frozen=True)
 class RoutingIteration:
@@ -48,10 +51,17 @@ def primary_index(kind: int, row: int, col: int, grid: int = 6, types: int = 32)
     return (row * grid + col) * types + kind
 
 
-def primary_grid(values: np.ndarray, grid: int = 6, types: int = 32) -> np.ndarray:
+def unflatten_primary(values: np.ndarray, grid: int = 6, types: int = 32) -> np.ndarray:
     """(1152, ...) per-capsule values -> (32, 6, 6, ...) indexed [type, row, col]."""
     v = np.asarray(values)
     return np.moveaxis(v.reshape(grid, grid, types, *v.shape[1:]), 2, 0)
+
+
+def flatten_primary(values: np.ndarray) -> np.ndarray:
+    """(32, 6, 6, ...) indexed [type, row, col] -> (1152, ...) in the flat primary order; undoes
+    unflatten_primary."""
+    v = np.moveaxis(np.asarray(values), 0, 2)
+    return v.reshape(-1, *v.shape[3:])
 
 
 def _as_batch(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -80,7 +90,7 @@ def trace_image(model: CapsNet, image: np.ndarray, iterations: int | None = None
         for r in range(rec.logits.shape[0])
     )
     primary = out.primary[0].float().cpu().numpy()  # (1152, 8)
-    primary_poses = primary_grid(primary, cfg.primary_grid, cfg.primary_types)
+    primary_poses = unflatten_primary(primary, cfg.primary_grid, cfg.primary_types)
     lengths = out.lengths[0].cpu().numpy()
     return CapsuleTrace(
         image=x[0, 0].cpu().numpy(),
@@ -112,10 +122,21 @@ def perturbation_grid(model: CapsNet, poses: np.ndarray, digit: int, deltas: np.
     with that dimension shifted by each delta (default -0.25 ... 0.25 in steps of 0.05).
     Returns (16, len(deltas), 28, 28), decoded in one batch."""
     if deltas is None:
-        deltas = np.round(np.arange(-0.25, 0.2501, 0.05), 2)
+        deltas = FIGURE4_DELTAS
     dims = poses.shape[-1]
     batch = np.repeat(np.asarray(poses, np.float32)[None, None], dims, 0).repeat(len(deltas), 1)
     for d in range(dims):
         batch[d, :, digit, d] += deltas
     recon = reconstruct(model, batch.reshape(-1, *poses.shape), digit)
     return recon.reshape(dims, len(deltas), 28, 28)
+
+
+@torch.inference_mode()
+def classify(model: CapsNet, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
+    """Predicted class (N,) for images (N, H, W) in [0, 1], batched, without reconstructions."""
+    device = next(model.parameters()).device
+    preds = []
+    for i in range(0, len(images), batch_size):
+        x = torch.as_tensor(np.asarray(images[i : i + batch_size], np.float32), device=device).unsqueeze(1)
+        preds.append(model(x, reconstruct=False).lengths.argmax(1).cpu().numpy())
+    return np.concatenate(preds) if preds else np.zeros(0, np.int64)

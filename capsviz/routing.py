@@ -16,6 +16,12 @@ from dataclasses import dataclass
 import torch
 
 EPS = 1e-8
+MAX_ITERATIONS = 5  # inference-time routing iterations offered by the app and measured by evaluation
+
+
+def uniform_coupling(num_digits: int) -> float:
+    """c_ij before any agreement (b_ij = 0): an even split over the J digit capsules."""
+    return 1.0 / num_digits
 
 
 def squash(s: torch.Tensor, dim: int = -1) -> torch.Tensor:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from capsviz import checkpoint as ckpt  # noqa: E402
 from capsviz.data import load_mnist  # noqa: E402
-from capsviz.readme_table import render_results_table, replace_between_markers  # noqa: E402
+from capsviz.card import render_results_table, replace_between_markers  # noqa: E402
 
 
 def training_figure(rows: list[dict]):

@@ -21,14 +21,17 @@ import torch
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from capsviz.checkpoint import DEFAULT_DIR, WEIGHTS, save_weights, write_card
-from capsviz.data import DEFAULT_DATA_DIR, RAW_FILES, has_mnist, resolve_data_dir
+from capsviz.app import cached, state
+from capsviz.app.panels.pose import POSE_SPAN
+from capsviz.checkpoint import DEFAULT_DIR, WEIGHTS, load_model, save_weights, write_card
+from capsviz.data import DEFAULT_DATA_DIR, MNIST_SIDE, RAW_FILES, has_mnist, resolve_data_dir
+from capsviz.drawn_digits import CANVAS, PEN_WIDTH
+from capsviz.inspection import classify
 from capsviz.model import CapsNet
+from capsviz.routing import MAX_ITERATIONS
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
-ROUTING_TAB = ":material/hub: Routing"  # the tab labels are the tabs' session-state values
-EQUIVARIANCE_TAB = ":material/rotate_90_degrees_ccw: Equivariance"
 
 
 # --- fixtures ----------------------------------------------------------------------------------------
@@ -71,15 +74,23 @@ def fake_mnist(tmp_path_factory) -> Path:
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 3)
-    images = np.zeros((len(labels), 28, 28), np.uint8)
+    images = np.zeros((len(labels), MNIST_SIDE, MNIST_SIDE), np.uint8)
     for k, label in enumerate(labels):
-        im = Image.new("L", (28, 28))
+        im = Image.new("L", (MNIST_SIDE, MNIST_SIDE))
         ImageDraw.Draw(im).text((9 + int(rng.integers(-1, 2)), 7), str(label), fill=255)
         images[k] = np.asarray(im)
     for name in RAW_FILES:
         data = images if "images" in name else labels
         _write_idx(raw / name, data)
     return root
+
+
+def load_fake(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The fake set's test images as floats in [0, 1] and its labels."""
+    from capsviz.data import load_mnist
+
+    split = load_mnist(train=False, data_dir=root, download=False)
+    return split.images.numpy().astype(np.float32) / 255.0, split.labels.numpy()
 
 
 @pytest.fixture
@@ -100,9 +111,9 @@ def _png_url(im: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _canvas_drawing(lines, width: int = 18) -> Image.Image:
-    """What the canvas sends: 280x280 RGBA, white strokes on black."""
-    im = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+def _canvas_drawing(lines, width: int = PEN_WIDTH) -> Image.Image:
+    """What the canvas sends: CANVAS x CANVAS RGBA, white strokes on black."""
+    im = Image.new("RGBA", (CANVAS, CANVAS), (0, 0, 0, 255))
     d = ImageDraw.Draw(im)
     for line in lines:
         d.line(line, fill=(255, 255, 255, 255), width=width, joint="curve")
@@ -113,7 +124,7 @@ ONE = [[(140, 40), (140, 240)]]
 SEVEN = [[(70, 50), (210, 50), (120, 240)]]
 
 
-def _draw(at: AppTest, lines=ONE, width: int = 18, key: str = "canvas_0") -> AppTest:
+def _draw(at: AppTest, lines=ONE, width: int = PEN_WIDTH, key: str = f"{state.CANVAS_PREFIX}0") -> AppTest:
     at.session_state[key] = {
         "drawing": {"raw": {"objects": []}, "data": _png_url(_canvas_drawing(lines, width))},
         "backgroundFit": None,
@@ -161,7 +172,7 @@ def test_drawing_is_classified_and_clear_empties_the_canvas(env):
     (clear,) = [b for b in at.button if b.label == "Clear"]
     clear.click().run()
     _no_exception(at)
-    assert at.session_state["canvas_gen"] == 1  # the canvas remounts under a new key, empty
+    assert at.session_state[state.CANVAS_GEN] == 1  # the canvas remounts under a new key, empty
     assert any("Draw a digit" in i.value for i in at.info)
     assert _metric(at) is None
 
@@ -178,11 +189,13 @@ def test_a_dot_is_too_small_and_warns(env):
 
 def test_pose_slider_changes_the_reconstruction_and_reset_restores_it(env):
     at = _draw(_app())
-    sliders = {s.label: s for s in at.slider if s.label.startswith("Dimension ")}
-    assert sorted(sliders) == sorted(f"Dimension {k}" for k in range(1, 17))
+    names = [state.POSE_SLIDER_LABEL.format(k) for k in range(1, 17)]
+    sliders = {s.label: s for s in at.slider if s.label in names}
+    assert sorted(sliders) == sorted(names)
     (before,) = _image_urls(at, "Reconstruction")
-    dim = sliders["Dimension 1"]
-    assert dim.min == pytest.approx(dim.value - 0.3, abs=0.011) and dim.max == pytest.approx(dim.value + 0.3, abs=0.011)
+    dim = sliders[names[0]]
+    assert dim.min == pytest.approx(dim.value - POSE_SPAN, abs=0.011)
+    assert dim.max == pytest.approx(dim.value + POSE_SPAN, abs=0.011)
     dim.set_value(round(dim.value + 0.25, 2)).run()
     _no_exception(at)
     (after,) = _image_urls(at, "Reconstruction")
@@ -202,18 +215,47 @@ def test_decoding_another_capsule_changes_the_reconstruction(env):
     picker.set_value(other).run()
     _no_exception(at)
     assert any(f"Decoding capsule **{other}**" in c.value for c in at.caption)
+    (switched,) = _image_urls(at, "Reconstruction")
+    assert switched != before  # another capsule's pose decodes to another picture
     # the sliders now hold capsule `other`'s pose, and still drive the decoder
-    dim = [s for s in at.slider if s.label == "Dimension 2"][0]
-    dim.set_value(round(dim.value - 0.3, 2)).run()
-    assert _image_urls(at, "Reconstruction") != [before]
+    dim = [s for s in at.slider if s.label == state.POSE_SLIDER_LABEL.format(2)][0]
+    dim.set_value(round(dim.value - POSE_SPAN, 2)).run()
+    assert _image_urls(at, "Reconstruction") != [switched]
+
+
+def test_a_pose_slider_reruns_only_the_decoder(env, monkeypatch):
+    """The promise behind the live pose panel: moving a slider routes nothing, it only decodes."""
+    import capsviz.model
+
+    calls = {"trace": 0, "routing": 0, "decoder": 0}
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(cached, "trace_image", counting("trace", cached.trace_image))
+    monkeypatch.setattr(capsviz.model, "dynamic_routing", counting("routing", capsviz.model.dynamic_routing))
+    monkeypatch.setattr(capsviz.model.Decoder, "forward", counting("decoder", capsviz.model.Decoder.forward))
+    cached.trace.clear()  # another test may have traced the same drawing in this process
+    at = _draw(_app())
+    assert calls["trace"] == 1 and calls["routing"] == 1  # the new drawing is traced once
+    for name in calls:
+        calls[name] = 0
+    dim = [s for s in at.slider if s.label == state.POSE_SLIDER_LABEL.format(1)][0]
+    dim.set_value(round(dim.value + 0.1, 2)).run()
+    _no_exception(at)
+    assert calls == {"trace": 0, "routing": 0, "decoder": 1}
 
 
 def test_figure4_expander_shows_the_perturbation_grid(env):
     at = _draw(_app())
-    at.session_state["fig4_open"] = True
+    at.session_state[state.FIG4_OPEN] = True
     at.run()
     _no_exception(at)
-    spec = _chart(at, "fig_perturbation")
+    spec = _chart(at, state.FIG_PERTURBATION)
     assert spec["data"][0]["type"] == "image"
     assert [t for t in spec["layout"]["yaxis"]["ticktext"]] == [f"dim {k}" for k in range(1, 17)]
 
@@ -231,32 +273,45 @@ def _arr(value) -> np.ndarray:
 
 
 def _coupling_z(at: AppTest) -> np.ndarray:
-    return _arr(_chart(at, "fig_types")["data"][0]["z"])
+    return _arr(_chart(at, state.FIG_TYPES)["data"][0]["z"])
 
 
 def test_routing_iterations_change_the_figures(env):
     at = _draw(_app())
-    at.session_state["tab"] = ROUTING_TAB
+    at.session_state[state.TAB] = state.ROUTING_TAB
     at.run()
     _no_exception(at)
-    assert at.slider(key="iterations").value == 3  # the model card's value
-    lengths3, conv3, z3 = _chart(at, "fig_lengths"), _chart(at, "fig_convergence"), _coupling_z(at)
+    assert at.slider(key=state.ITERATIONS).value == 3  # the model card's value
+    lengths3, conv3, z3 = _chart(at, state.FIG_LENGTHS), _chart(at, state.FIG_CONVERGENCE), _coupling_z(at)
     step = [s for s in at.slider if s.label == "Show routing iteration"]
     assert step and step[0].max == 3 and step[0].value == 3
     assert not np.allclose(z3, 0.1)  # after two rounds of agreement the coupling is no longer uniform
 
-    at.slider(key="iterations").set_value(1).run()
+    at.slider(key=state.ITERATIONS).set_value(1).run()
     _no_exception(at)
-    lengths1, conv1, z1 = _chart(at, "fig_lengths"), _chart(at, "fig_convergence"), _coupling_z(at)
+    lengths1, conv1, z1 = _chart(at, state.FIG_LENGTHS), _chart(at, state.FIG_CONVERGENCE), _coupling_z(at)
     np.testing.assert_allclose(z1, 0.1, atol=1e-6)  # one iteration: uniform coupling c_ij = 1/10
     assert not np.allclose(_arr(lengths1["data"][0]["y"]), _arr(lengths3["data"][0]["y"]))
     assert len(_arr(conv1["data"][0]["x"])) == 1 and len(_arr(conv3["data"][0]["x"])) == 3
     assert not [s for s in at.slider if s.label == "Show routing iteration"]
 
 
+def test_every_routing_iteration_count_changes_the_trace(env):
+    at = _draw(_app())
+    slider = at.slider(key=state.ITERATIONS)
+    assert (slider.min, slider.max) == (1, MAX_ITERATIONS)
+    seen = []
+    for r in range(1, MAX_ITERATIONS + 1):
+        at.slider(key=state.ITERATIONS).set_value(r).run()
+        _no_exception(at)
+        lengths = _arr(_chart(at, state.FIG_LENGTHS)["data"][0]["y"])
+        assert all(not np.allclose(lengths, other) for other in seen), f"r={r} gives an earlier trace"
+        seen.append(lengths)
+
+
 def test_routing_step_slider_walks_through_iterations(env):
     at = _draw(_app())
-    at.session_state["tab"] = ROUTING_TAB
+    at.session_state[state.TAB] = state.ROUTING_TAB
     at.run()
     final = _coupling_z(at)
     (step,) = [s for s in at.slider if s.label == "Show routing iteration"]
@@ -269,15 +324,15 @@ def test_routing_step_slider_walks_through_iterations(env):
 
 def test_routing_panel_spatial_map_and_full_matrix(env):
     at = _draw(_app())
-    at.session_state["tab"] = ROUTING_TAB
-    at.session_state["matrix_open"] = True
+    at.session_state[state.TAB] = state.ROUTING_TAB
+    at.session_state[state.MATRIX_OPEN] = True
     at.run()
     _no_exception(at)
-    spatial = _chart(at, "fig_spatial")
+    spatial = _chart(at, state.FIG_SPATIAL)
     overlays = [t for t in spatial["data"] if t.get("name", "").startswith("digit")]
     assert len(overlays) == 2  # the prediction and its rival by default
     assert "strongest type" in overlays[0]["text"][0][0]
-    matrix = _chart(at, "fig_matrix")
+    matrix = _chart(at, state.FIG_MATRIX)
     assert _arr(matrix["data"][1]["z"]).shape == (1152, 10) and matrix["data"][1]["y"][0].startswith("type ")
 
 
@@ -286,29 +341,29 @@ def test_routing_panel_spatial_map_and_full_matrix(env):
 
 def test_equivariance_panel_transforms_and_sweeps(env):
     at = _draw(_app())
-    at.session_state["tab"] = EQUIVARIANCE_TAB
+    at.session_state[state.TAB] = state.EQUIVARIANCE_TAB
     at.run()
     _no_exception(at)
     assert _metric(at, "After transform") is not None
-    sweep = _chart(at, "fig_sweep")
+    sweep = _chart(at, state.FIG_SWEEP)
     assert len([t for t in sweep["data"] if t.get("name", "").startswith("dim ")]) == 16
     (before,) = _image_urls(at, "Transformed")
-    at.slider(key="eq_angle").set_value(30).run()
+    at.slider(key=state.EQ_SLIDERS["angle"]).set_value(30).run()
     _no_exception(at)
     assert _image_urls(at, "Transformed") != [before]
-    marker = [s for s in _chart(at, "fig_sweep")["layout"]["shapes"] if s.get("x0") == 30]
+    marker = [s for s in _chart(at, state.FIG_SWEEP)["layout"]["shapes"] if s.get("x0") == 30]
     assert marker
     (reset,) = [b for b in at.button if b.label == "Reset transform"]
     reset.click().run()
-    assert at.slider(key="eq_angle").value == 0
+    assert at.slider(key=state.EQ_SLIDERS["angle"]).value == 0
 
 
 # --- upload --------------------------------------------------------------------------------------------------
 
 
 def _upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
-    at.radio(key="source").set_value("Upload").run()
-    at.file_uploader(key="upload").set_value((name, data, mime)).run()
+    at.radio(key=state.SOURCE).set_value(state.UPLOAD).run()
+    at.file_uploader(key=state.UPLOAD_KEY).set_value((name, data, mime)).run()
     return at
 
 
@@ -317,7 +372,7 @@ def test_bad_upload_shows_the_error_and_the_page_keeps_working(env):
     _no_exception(at)
     assert at.error and "not an image" in at.error[0].value
     assert _metric(at) is None
-    at.radio(key="source").set_value("Draw").run()  # still alive
+    at.radio(key=state.SOURCE).set_value(state.DRAW).run()  # still alive
     _no_exception(at)
     assert any("Draw a digit" in i.value for i in at.info)
 
@@ -336,24 +391,29 @@ def test_good_upload_dark_on_light_is_classified(env):
 # --- gallery -------------------------------------------------------------------------------------------------
 
 
-def test_gallery_modes(env):
+def test_gallery_modes(env, fake_mnist, random_checkpoint):
     at = _app()
-    at.radio(key="source").set_value("MNIST test set").run()
+    at.radio(key=state.SOURCE).set_value(state.GALLERY).run()
     _no_exception(at)
     assert _metric(at) is not None
     assert any("true label **0**" in m.value for m in at.markdown)  # index 0 of the fake set is a 0
-    at.number_input(key="gallery_index").set_value(29).run()
+    at.number_input(key=state.GALLERY_INDEX).set_value(29).run()
     assert any("true label **9**" in m.value for m in at.markdown)
-    at.selectbox(key="gallery_mode").set_value("By class").run()
-    at.selectbox(key="gallery_class").set_value(4).run()
+    at.selectbox(key=state.GALLERY_MODE).set_value(state.BY_CLASS).run()
+    at.selectbox(key=state.GALLERY_CLASS).set_value(4).run()
     _no_exception(at)
     assert any("true label **4**" in m.value for m in at.markdown)
-    at.selectbox(key="gallery_mode").set_value("Random").run()
+    at.selectbox(key=state.GALLERY_MODE).set_value(state.RANDOM).run()
     _no_exception(at)
     assert _metric(at) is not None
-    at.selectbox(key="gallery_mode").set_value("Misclassified").run()
+    at.selectbox(key=state.GALLERY_MODE).set_value(state.MISCLASSIFIED).run()
     _no_exception(at)
-    assert any("misclassified" in c.value for c in at.caption) or at.success
+    # The random checkpoint's card lists no errors: the app classifies the fake set itself. Count them here.
+    images, labels = load_fake(fake_mnist)
+    wrong = int((classify(load_model(random_checkpoint), images) != labels).sum())
+    assert 0 < wrong < len(labels)  # the fixture implies a list of mistakes, not "every digit right"
+    assert any(f"{wrong} of {len(labels)} test digits are misclassified" in c.value for c in at.caption)
+    assert len(at.selectbox(key=state.MISTAKE_PICK).options) == wrong
 
 
 def test_misclassified_list_comes_from_the_model_card_when_it_has_one(env, monkeypatch, tmp_path, random_checkpoint):
@@ -364,10 +424,10 @@ def test_misclassified_list_comes_from_the_model_card_when_it_has_one(env, monke
     )
     monkeypatch.setenv("CAPSVIZ_CHECKPOINT", str(tmp_path))
     at = _app()
-    at.radio(key="source").set_value("MNIST test set").run()
-    at.selectbox(key="gallery_mode").set_value("Misclassified").run()
+    at.radio(key=state.SOURCE).set_value(state.GALLERY).run()
+    at.selectbox(key=state.GALLERY_MODE).set_value(state.MISCLASSIFIED).run()
     _no_exception(at)
-    picker = at.selectbox(key="mistake_pick")
+    picker = at.selectbox(key=state.MISTAKE_PICK)
     assert picker.options == ["#4: true 1, predicted 0", "#7: true 2, predicted 4"]
     assert any("2 of 30 test digits" in c.value for c in at.caption)
     assert any("true label **1**" in m.value for m in at.markdown)
@@ -376,7 +436,7 @@ def test_misclassified_list_comes_from_the_model_card_when_it_has_one(env, monke
 def test_gallery_without_data_names_the_setting(env, monkeypatch, tmp_path):
     monkeypatch.setenv("CAPSVIZ_DATA_DIR", str(tmp_path))
     at = _app()
-    at.radio(key="source").set_value("MNIST test set").run()
+    at.radio(key=state.SOURCE).set_value(state.GALLERY).run()
     _no_exception(at)
     assert any("CAPSVIZ_DATA_DIR" in i.value for i in at.info)
     assert _metric(at) is None
@@ -387,9 +447,15 @@ def test_gallery_without_data_names_the_setting(env, monkeypatch, tmp_path):
 
 def test_sidebar_shows_the_model_card(env):
     at = _app()
-    text = " ".join(m.value for m in at.sidebar.markdown)
-    assert "12.34 %" in text and "Epochs | 2" in text and "Routing iterations (trained) | 3" in text
-    assert "Scripted drawings | 56.70 % of 500" in text and "MNIST redrawn | 45.60 % of 10,000" in text
+    table = " ".join(m.value for m in at.sidebar.markdown)
+    rows = dict(
+        tuple(cell.strip() for cell in line.strip("| ").split("|"))
+        for line in table.split("\n")
+        if line.startswith("|") and not line.startswith("|---")
+    )
+    assert rows["Test accuracy"] == "12.34 %" and rows["Epochs"] == "2"
+    assert rows["Routing iterations (trained)"] == "3"
+    assert rows["Scripted drawings"] == "56.70 % of 500" and rows["MNIST redrawn"] == "45.60 % of 10,000"
 
 
 def test_missing_checkpoint_is_an_error_not_a_traceback(monkeypatch, tmp_path):
@@ -422,9 +488,9 @@ def test_trained_model_reads_easy_test_digits(monkeypatch):
     monkeypatch.delenv("CAPSVIZ_CHECKPOINT", raising=False)
     monkeypatch.setenv("CAPSVIZ_DATA_DIR", str(data))
     at = _app()
-    at.radio(key="source").set_value("MNIST test set").run()
+    at.radio(key=state.SOURCE).set_value(state.GALLERY).run()
     for index, label in [(0, 7), (1, 2), (2, 1), (3, 0), (4, 4)]:
-        at.number_input(key="gallery_index").set_value(index).run()
+        at.number_input(key=state.GALLERY_INDEX).set_value(index).run()
         _no_exception(at)
         assert _metric(at).value == str(label)
 

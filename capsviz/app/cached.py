@@ -1,0 +1,103 @@
+"""Every cached computation the page asks for. Arrays are passed as arguments: Streamlit hashes them.
+
+Each cache has a bound (max_entries), so a long-running server does not grow with its visitors.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import streamlit as st
+from plotly.graph_objects import Figure
+
+from capsviz import figures
+from capsviz.card import listed_mistakes
+from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card
+from capsviz.data import DataNotFoundError, load_mnist
+from capsviz.equivariance import BatchResult, EquivarianceSweep, Transform, run_images, sweep, transform_image
+from capsviz.inspection import FIGURE4_DELTAS, CapsuleTrace, classify, perturbation_grid, trace_image
+from capsviz.model import CapsNet
+
+CHECKPOINT_ENV = "CAPSVIZ_CHECKPOINT"
+MISTAKE_CHUNK = 500  # test images classified per cached step while the mistakes list is built
+
+
+def checkpoint_path() -> str:
+    return os.environ.get(CHECKPOINT_ENV) or str(DEFAULT_DIR)
+
+
+@st.cache_resource(show_spinner="Loading the CapsNet…")
+def model(path: str) -> CapsNet:
+    return load_model(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def card(path: str) -> dict:
+    try:
+        return read_card(path)
+    except CheckpointError:
+        return {}
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def trace(image: np.ndarray, iterations: int, model_path: str) -> CapsuleTrace:
+    """The full trace of one 28x28 input at the given routing iterations."""
+    return trace_image(model(model_path), image, iterations=iterations)
+
+
+@st.cache_resource(show_spinner="Loading the MNIST test set…", max_entries=2)
+def test_set(data_dir: str) -> tuple[np.ndarray, np.ndarray] | str:
+    """(images uint8 (N, 28, 28), labels (N,)), or the reason it is unavailable."""
+    try:
+        split = load_mnist(train=False, data_dir=data_dir)
+    except DataNotFoundError as exc:
+        return str(exc)
+    return split.images.numpy(), split.labels.numpy()
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _predict_chunk(model_path: str, data_dir: str, start: int) -> np.ndarray:
+    """The model's predictions for test images start .. start + MISTAKE_CHUNK."""
+    images, _ = test_set(data_dir)
+    return classify(model(model_path), images[start : start + MISTAKE_CHUNK].astype(np.float32) / 255.0)
+
+
+def mistakes(model_path: str, data_dir: str, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Misclassified test indices and their predictions: from the model card when it lists them, else one
+    batched pass over the test set, cached per chunk for the server's life (with a progress bar)."""
+    listed = listed_mistakes(card(model_path), len(labels))
+    if listed is not None:
+        return listed
+    starts = range(0, len(labels), MISTAKE_CHUNK)
+    bar = st.progress(0.0, text="Finding the model's mistakes on the test set (once per server)…")
+    preds = []
+    for k, start in enumerate(starts):
+        preds.append(_predict_chunk(model_path, data_dir, start))
+        done = min(start + MISTAKE_CHUNK, len(labels))
+        bar.progress((k + 1) / len(starts), text=f"Finding the model's mistakes: {done:,} of {len(labels):,}…")
+    bar.empty()
+    pred = np.concatenate(preds)
+    wrong = np.flatnonzero(pred != labels)
+    return wrong, pred[wrong]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def perturbation_figure(poses: np.ndarray, digit: int, model_path: str) -> Figure:
+    grid = perturbation_grid(model(model_path), poses, digit, FIGURE4_DELTAS)
+    return figures.perturbation_figure(grid, FIGURE4_DELTAS, digit)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def equivariance_sweep(
+    image: np.ndarray, kind: str, base: Transform, digit: int, iterations: int, model_path: str
+) -> EquivarianceSweep:
+    return sweep(model(model_path), image, kind, digit=digit, iterations=iterations, base=base)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def transformed(
+    image: np.ndarray, t: Transform, digit: int, iterations: int, model_path: str
+) -> tuple[np.ndarray, BatchResult]:
+    moved = transform_image(image, t)
+    return moved, run_images(model(model_path), moved[None], digit=digit, iterations=iterations)

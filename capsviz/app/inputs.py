@@ -1,0 +1,137 @@
+"""The three ways in: draw on the canvas, pick an MNIST test digit, upload a picture. Each returns the 28x28
+image the model sees, or None (with a message on the page saying why)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from capsviz.app import cached, state, text
+from capsviz.data import ENV_VAR, resolve_data_dir
+from capsviz.drawn_digits import CANVAS, PEN_RANGE, PEN_WIDTH
+from capsviz.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload, to_mnist
+
+CANVAS_TOOLBAR_FIX = Path(__file__).parent / "assets" / "canvas_toolbar_fix.js"
+UPLOAD_TYPES = ["png", "jpg", "jpeg"]
+
+
+def read_upload(data: bytes) -> np.ndarray:
+    """Uploaded file bytes -> the 28x28 model input. Raises PreprocessError (user-facing message)."""
+    return to_mnist(load_upload(data)).image
+
+
+def _canvas_rgba(width: int) -> np.ndarray | None:
+    from streamlit_drawable_canvas import st_canvas  # only inside a running app
+
+    result = st_canvas(
+        fill_color="#FFFFFF",
+        stroke_width=width,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        drawing_mode="freedraw",
+        height=CANVAS,
+        width=CANVAS,
+        update_streamlit=True,
+        return_image_data=True,
+        key=state.canvas_key(),
+    )
+    return result.image_data
+
+
+def draw() -> np.ndarray | None:
+    st.markdown("**Your drawing**")
+    st.html(f"<script>{CANVAS_TOOLBAR_FIX.read_text()}</script>", unsafe_allow_javascript=True)
+    canvas_slot = st.container()  # the canvas sits above the pen control that sets it
+    width = st.slider("Pen width", *PEN_RANGE, PEN_WIDTH, key=state.PEN_WIDTH)
+    with canvas_slot:
+        rgba = _canvas_rgba(width)
+    st.button("Clear", on_click=state.clear_canvas, icon=":material/delete:")
+    st.caption(text.CANVAS_TOOLBAR_HINT)
+    if rgba is None:
+        st.info(text.DRAW_PROMPT)
+        return None
+    try:
+        return to_mnist(rgba).image
+    except EmptyDrawingError:
+        st.info(text.DRAW_PROMPT)
+    except TooSmallError as exc:
+        st.warning(str(exc))
+    except PreprocessError as exc:
+        st.error(str(exc))
+    return None
+
+
+def _pick_by_class(labels: np.ndarray) -> int:
+    c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
+    digit = c1.selectbox("Digit", range(10), key=state.GALLERY_CLASS)
+    members = np.flatnonzero(labels == digit)
+    c2.button(f"🎲 Another {digit}", on_click=state.pick, args=(state.CLASS_PICK, members))
+    if st.session_state.get(state.CLASS_PICK) not in set(members.tolist()):
+        st.session_state[state.CLASS_PICK] = int(members[0])
+    return st.session_state[state.CLASS_PICK]
+
+
+def _pick_random(n: int) -> int:
+    st.button("🎲 Random test digit", on_click=state.pick, args=(state.RANDOM_PICK, np.arange(n)))
+    return st.session_state.setdefault(state.RANDOM_PICK, int(np.random.default_rng().integers(n)))
+
+
+def _pick_mistake(model_path: str, data_dir: str, labels: np.ndarray) -> int | None:
+    wrong, wrong_pred = cached.mistakes(model_path, data_dir, labels)
+    if len(wrong) == 0:
+        st.success("The model gets every test digit right.")
+        return None
+    names = {int(i): f"#{i}: true {labels[i]}, predicted {p}" for i, p in zip(wrong, wrong_pred, strict=True)}
+    iterations = cached.model(model_path).cfg.routing_iterations
+    st.caption(
+        f"{len(wrong)} of {len(labels):,} test digits are misclassified "
+        f"({100 * (1 - len(wrong) / len(labels)):.2f} % accuracy, {iterations} routing iterations)."
+    )
+    return st.selectbox("Mistake", list(names), format_func=names.get, key=state.MISTAKE_PICK)
+
+
+def gallery(model_path: str) -> np.ndarray | None:
+    data_dir = str(resolve_data_dir())
+    test = cached.test_set(data_dir)
+    if isinstance(test, str):
+        st.info(text.gallery_unavailable(ENV_VAR, test))
+        return None
+    images, labels = test
+    mode = st.selectbox("Pick a test image", state.GALLERY_MODES, key=state.GALLERY_MODE)
+    if mode == state.BY_CLASS:
+        index = _pick_by_class(labels)
+    elif mode == state.RANDOM:
+        index = _pick_random(len(labels))
+    elif mode == state.MISCLASSIFIED:
+        index = _pick_mistake(model_path, data_dir, labels)
+        if index is None:
+            return None
+    else:
+        index = st.number_input("Test image index", 0, len(labels) - 1, 0, step=1, key=state.GALLERY_INDEX)
+    index = int(index)
+    st.markdown(f"Test image **#{index}** · true label **{labels[index]}**")
+    return (images[index] / 255.0).astype(np.float32)
+
+
+def upload() -> np.ndarray | None:
+    up = st.file_uploader(text.UPLOAD_LABEL, type=UPLOAD_TYPES, key=state.UPLOAD_KEY)
+    st.caption(text.UPLOAD_HINT)
+    if up is None:
+        st.info(text.UPLOAD_PROMPT)
+        return None
+    try:
+        return read_upload(up.getvalue())
+    except PreprocessError as exc:
+        st.error(str(exc))
+        return None
+
+
+def image_from(source: str, model_path: str) -> np.ndarray | None:
+    """The chosen source's 28x28 image, or None."""
+    if source == state.GALLERY:
+        return gallery(model_path)
+    if source == state.UPLOAD:
+        return upload()
+    return draw()

@@ -1,0 +1,45 @@
+"""The top row: what the model sees, the prediction, and the ten digit-capsule lengths."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from capsviz import figures
+from capsviz.app import state, text
+from capsviz.data import MNIST_SIDE
+from capsviz.inspection import CapsuleTrace
+
+ZOOM = 6  # 28 x 6 = 168 px, nearest-neighbour
+IMAGE_PX = MNIST_SIDE * ZOOM
+AMBIGUOUS_LENGTH = 0.5  # a runner-up this long is worth pointing out
+
+
+def seen_empty() -> None:
+    st.markdown("**What the model sees**")
+    st.image(np.zeros((IMAGE_PX, IMAGE_PX), np.uint8), output_format="PNG", caption="28 × 28 input (empty)")
+
+
+def seen(trace: CapsuleTrace) -> None:
+    st.markdown("**What the model sees**")
+    image = figures.to_uint8(trace.image, ZOOM)
+    st.image(image, output_format="PNG", caption="28 × 28 input, centred like MNIST", width=IMAGE_PX)
+    pred = trace.prediction
+    st.metric(
+        "Prediction",
+        value=str(pred),
+        delta=f"length {float(trace.lengths[pred]):.2f}",
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+        help=text.PREDICTION_HELP,
+    )
+    rival = figures.rival_of(trace.lengths, pred)
+    if trace.lengths[rival] > AMBIGUOUS_LENGTH:
+        st.caption(f"Ambiguous: capsule {rival} is long too ({trace.lengths[rival]:.2f}).")
+
+
+def lengths(trace: CapsuleTrace) -> None:
+    st.markdown("**Digit capsule lengths**")
+    st.plotly_chart(figures.lengths_figure(trace.lengths, trace.prediction), key=state.FIG_LENGTHS)
+    st.caption(text.LENGTHS_CAPTION)

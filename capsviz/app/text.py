@@ -1,0 +1,134 @@
+"""The page's longer words: captions, help strings and prompts, kept apart from the layout code."""
+
+from __future__ import annotations
+
+from capsviz.data import NUM_CLASSES
+from capsviz.inspection import FIGURE4_DELTAS
+from capsviz.losses import M_MINUS, M_PLUS
+from capsviz.routing import uniform_coupling
+
+TITLE = "Inside a Capsule Network"
+SUBTITLE = (
+    "Draw a digit and follow it through the network: primary capsules vote, routing by agreement "
+    "decides whose votes count, and the winning capsule's 16 numbers redraw your digit."
+)
+DRAW_PROMPT = "✏️ **Draw a digit** (0–9) in the black box: the prediction updates after every stroke."
+CANVAS_TOOLBAR_HINT = "Undo, redo and erase-all are on the toolbar above the canvas's top-right corner."
+UPLOAD_LABEL = "Upload a picture of one digit"
+UPLOAD_HINT = "Dark ink on light paper is inverted automatically; the digit is cropped and centred like MNIST."
+UPLOAD_PROMPT = "Upload a PNG or JPEG of a single handwritten digit."
+
+ABOUT = (
+    "A CapsNet (Sabour, Frosst & Hinton, *Dynamic Routing Between Capsules*, 2017) trained on MNIST. "
+    "A **capsule** is a vector: its *length* is the probability that its entity is present, its "
+    "*direction* (the pose) says how it looks."
+)
+NO_CARD = "No model card found beside the checkpoint."
+PREDICTION_HELP = "The digit capsule with the longest output vector. Its length |v| acts as a probability."
+LENGTHS_CAPTION = (
+    f"One capsule per digit. Training pushes the right capsule's length above m+ = {M_PLUS} and "
+    f"the others below m− = {M_MINUS}."
+)
+
+
+def iterations_help(trained: int) -> str:
+    return (
+        "How many rounds of routing-by-agreement to run at inference. The model was trained with "
+        f"{trained}. One iteration means uniform coupling (no routing at all)."
+    )
+
+
+def gallery_unavailable(env_var: str, reason: str) -> str:
+    return (
+        f"The MNIST test set is not available, so the gallery is off. Point the `{env_var}` environment "
+        f"variable at a folder holding `MNIST/raw/` and restart.\n\n{reason}"
+    )
+
+
+# --- pose ---------------------------------------------------------------------------------------------
+DECODE_HELP = "Decode any capsule's pose, e.g. read your 3 as an 8."
+POSE_EXPLAINED = (
+    "A capsule's 16 numbers are its **pose**: the decoder redraws the digit from them alone "
+    "(the other nine capsules are masked), so each dimension controls some aspect of the "
+    "drawing: stroke thickness, width, slant, a local part."
+)
+FIG4_TITLE = (
+    f"Figure 4 of the paper: each dimension from {FIGURE4_DELTAS[0]:+.2f} to {FIGURE4_DELTAS[-1]:+.2f}"
+)
+FIG4_CAPTION = (
+    "Each row changes one dimension of the pose above by the offset on top, all others fixed; "
+    "the outlined column is the pose itself."
+)
+
+# --- routing ------------------------------------------------------------------------------------------
+_UNIFORM = uniform_coupling(NUM_CLASSES)
+ROUTING_INTRO = (
+    "Each of the 1,152 primary capsules (32 types on a 6×6 grid) predicts every digit capsule's pose. "
+    "The **coupling coefficient** c_ij is the share of primary capsule i's vote that goes to digit capsule j "
+    f"(for each i they sum to 1 over the 10 digits). Routing starts uniform, c = {_UNIFORM:g}, and each iteration "
+    "raises c_ij where i's vote agrees with digit j's output. Colours: white = uniform, "
+    f"orange = more than {_UNIFORM:g}, blue = less."
+)
+TYPES_CAPTION = (
+    "Mean c_ij of each of the 32 primary capsule types, over its 36 positions weighted by their "
+    "activation |u_i|. Outlined: the prediction. One colour scale for all iterations."
+)
+SPATIAL_HELP = (
+    f"vs uniform: Σ (c_ij − {_UNIFORM:g})·|u_i|, the activation routed to the digit beyond an even split. "
+    "routed: Σ c_ij·|u_i|, all the activation routed to it."
+)
+SPATIAL_CAPTION = (
+    "At each of the 6×6 primary positions (each sees a 17×17 patch of the input), the activation "
+    "routed to the digit capsule, summed over the 32 types: "
+)
+SPATIAL_RELATIVE = "beyond the uniform share (orange: pulled towards it, blue: pushed away)."
+SPATIAL_ROUTED = "Σ c_ij·|u_i|."
+CONVERGENCE_CAPTION = (
+    "Left: capsule lengths after each iteration. Right: mean entropy of each primary capsule's "
+    "coupling distribution, weighted by its activation |u_i|; log2(10) ≈ 3.32 bits is uniform."
+)
+MATRIX_TITLE = "All 1,152 × 10 coupling coefficients"
+
+
+def routing_step_summary(step: int, r: int, lo: float, hi: float, share: float, pred: int) -> str:
+    return (
+        f"Iteration {step} of {r} routes with c_ij between {lo:.3f} and {hi:.3f}; "
+        f"weighted by activation, {share:.3f} of the votes go to digit {pred} (uniform: {_UNIFORM:.3f})."
+    )
+
+
+def entropy_note(r: int, drop: float) -> str:
+    if r <= 1:
+        return ""
+    if drop < 0.05:
+        return (
+            f" Here routing lowers it by only {drop:.3f} bits: the couplings stay close to uniform, and the "
+            "prediction rests mostly on the votes themselves."
+        )
+    return f" Here routing lowers it by {drop:.3f} bits."
+
+
+def matrix_caption(step: int) -> str:
+    return (
+        f"Iteration {step}. Rows are primary capsules sorted by activation |u_i| (grey strip), "
+        "most active first; hover to see each capsule's type, row and column."
+    )
+
+
+# --- equivariance -----------------------------------------------------------------------------------------
+TRANSFORM_NAMES = {"angle": "Rotate", "scale": "Scale", "shift_x": "Shift x", "shift_y": "Shift y"}
+SLIDER_LABELS = {"angle": "Rotate (°)", "scale": "Scale", "shift_x": "Shift x (px)", "shift_y": "Shift y (px)"}
+
+
+def equivariance_intro(pred: int) -> str:
+    return (
+        "Beyond the paper. Capsules are meant to be **equivariant**: transform the digit and the pose "
+        f"of capsule {pred} should change smoothly with it, while its length (the evidence for {pred}) stays put."
+    )
+
+
+def sweep_caption(n: int, kind: str, lo: float, hi: float) -> str:
+    return (
+        f"{n} copies of the input, {TRANSFORM_NAMES[kind].lower()} from {lo:g} to {hi:g} "
+        "(the other sliders held), run as one batch. Numbers above the lengths: the predicted digit."
+    )
