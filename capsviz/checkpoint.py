@@ -6,7 +6,9 @@
     <dir>/metrics.jsonl           one line per finished epoch
 
 Every write goes to a temporary file in the same folder and is renamed over the old one, so a
-process killed at any moment (even SIGKILL) leaves the previous file intact.
+process killed at any moment (even SIGKILL) leaves the previous file intact. Inside
+``write_together()`` the renames wait until every file is written: a full disk or an interrupt
+part-way through leaves all the old files in place, never new weights beside an old card.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,9 @@ WEIGHTS = "capsnet.safetensors"
 CARD = "model_card.json"
 TRAIN_STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+_SOURCE_DIR = Path(__file__).resolve().parent.parent / "checkpoints"  # a source checkout
+_PACKAGED_DIR = Path(__file__).resolve().parent / "shipped"  # an installed copy (pyproject's capsviz.shipped)
+DEFAULT_DIR = _SOURCE_DIR if _SOURCE_DIR.is_dir() else _PACKAGED_DIR
 TRAIN_HINT = "Train one with:  python -m capsviz.train --data-dir ../shared/data --out checkpoints"
 
 
@@ -35,28 +43,69 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not fit the model."""
 
 
-def _atomic(path: Path, write) -> None:
+# Test hook: seconds to sleep inside every write, so tests can signal a process mid-write.
+PAUSE_ENV = "CAPSVIZ_TEST_WRITE_PAUSE_S"
+# The files staged by the innermost write_together(): (temporary file, destination).
+_staged: ContextVar[list[tuple[str, Path]] | None] = ContextVar("capsviz_staged_writes", default=None)
+
+
+def _stage(path: Path, write: Callable[[str], None]) -> str:
+    """Write a complete, synced temporary file beside ``path``; on any failure remove it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        if os.environ.get(PAUSE_ENV):
+            time.sleep(float(os.environ[PAUSE_ENV]))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a checkpoint is for sharing
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _atomic(path: Path, write: Callable[[str], None]) -> None:
+    tmp = _stage(path, write)
+    staged = _staged.get()
+    if staged is not None:  # write_together() renames it with the others
+        staged.append((tmp, path))
+        return
+    try:
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(text)
+@contextmanager
+def write_together() -> Iterator[None]:
+    """Atomic writes inside this block replace their files only once all of them are written,
+    in the order they were written (so put the one that commits the others last)."""
+    staged: list[tuple[str, Path]] = []
+    token = _staged.set(staged)
+    try:
+        yield
+        for tmp, path in staged:  # renames need no space: nothing left to fail part-way
+            os.replace(tmp, path)
+    finally:
+        _staged.reset(token)
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
-    _atomic(path, write)
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda tmp: _write_text(tmp, text))
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -92,6 +141,23 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return tensors, metadata
 
 
+def mismatch(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str:
+    """What keeps ``tensors`` from loading into a module with state dict ``expected`` ("" if nothing)."""
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = [
+        f"{k}: file {tuple(tensors[k].shape)}, model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in tensors and tensors[k].shape != v.shape
+    ]
+    parts = (
+        f"missing {missing}" if missing else "",
+        f"unexpected {unexpected}" if unexpected else "",
+        f"wrong shapes {wrong}" if wrong else "",
+    )
+    return "; ".join(part for part in parts if part)
+
+
 def load_model(path: str | os.PathLike = DEFAULT_DIR, device: str | torch.device = "cpu") -> CapsNet:
     """Build a CapsNet from a checkpoint, validating every tensor's name and shape."""
     wpath = weights_path(path)
@@ -101,24 +167,8 @@ def load_model(path: str | os.PathLike = DEFAULT_DIR, device: str | torch.device
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"Checkpoint {wpath} has an unreadable model config ({exc}). {TRAIN_HINT}") from exc
     model = CapsNet(cfg)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    wrong = [
-        f"{k}: file {tuple(tensors[k].shape)}, model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in tensors and tensors[k].shape != v.shape
-    ]
-    if missing or unexpected or wrong:
-        detail = "; ".join(
-            part
-            for part in (
-                f"missing {missing}" if missing else "",
-                f"unexpected {unexpected}" if unexpected else "",
-                f"wrong shapes {wrong}" if wrong else "",
-            )
-            if part
-        )
+    detail = mismatch(tensors, model.state_dict())
+    if detail:
         raise CheckpointError(f"Checkpoint {wpath} does not fit the CapsNet ({detail}). {TRAIN_HINT}")
     model.load_state_dict(tensors)
     return model.to(device).eval()
@@ -155,14 +205,27 @@ def save_train_state(
     atomic_save_tensors(path, flat, {"meta": json.dumps(meta)})
 
 
+STATE_META = ("args", "scheduler", "progress", "param_groups")  # what every training state holds
+STATE_TENSORS = ("rng.torch", "rng.epoch")
+
+
 def read_train_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, meta) of a training state; ``optimizer_state`` turns them into an optimizer
-    state dict."""
+    state dict. Raises CheckpointError for a file that is not a capsviz training state."""
     tensors, metadata = _read_safetensors(path)
     try:
-        return tensors, json.loads(metadata["meta"])
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"Training state {path} has no readable metadata ({exc}).") from exc
+        meta = json.loads(metadata["meta"])
+        missing = [k for k in STATE_META if k not in meta] + [k for k in STATE_TENSORS if k not in tensors]
+        if not isinstance(meta.get("args"), dict) or not isinstance(meta.get("progress"), dict):
+            missing.append("readable args and progress")
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+        missing = [f"readable metadata ({exc})"]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a capsviz training state (no {', '.join(missing)}). Start a new run without "
+            "--resume, or give another --out."
+        )
+    return tensors, meta
 
 
 def optimizer_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:

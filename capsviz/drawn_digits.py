@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from capsviz.cli import exit_on_user_error, load_checkpoint
+from capsviz.inspection import classify
 from capsviz.preprocess import PreprocessError, to_mnist
 
 CANVAS = 280  # the app's canvas side in CSS pixels
@@ -80,11 +81,11 @@ def _join(*parts: Polyline) -> Polyline:
     return np.concatenate([np.asarray(p, float) for p in parts], axis=0)
 
 
-def _templates() -> dict[int, list[tuple[str, list[Polyline]]]]:
-    top8, bot8 = (0.5, 0.25, 0.22, 0.24), (0.5, 0.73, 0.28, 0.26)
-    top9 = (0.47, 0.28, 0.26, 0.27)
+Templates = dict[int, list[tuple[str, list[Polyline]]]]
+
+
+def _templates_0_to_4() -> Templates:
     arc2 = _arc(0.5, 0.28, 0.3, 0.27, 160, -30)
-    bowl5 = _arc(0.46, 0.69, 0.33, 0.3, 140, -150)
     return {
         0: [
             ("oval, anticlockwise", [_arc(0.5, 0.5, 0.3, 0.5, 100, 470)]),
@@ -113,6 +114,14 @@ def _templates() -> dict[int, list[tuple[str, list[Polyline]]]]:
             ("closed", [_pts((0.62, 0.0), (0.08, 0.66), (0.92, 0.66)), _pts((0.62, 0.0), (0.62, 1.0))]),
             ("square", [_pts((0.18, 0.0), (0.14, 0.6), (0.9, 0.6)), _pts((0.7, 0.12), (0.7, 1.0))]),
         ],
+    }
+
+
+def _templates_5_to_9() -> Templates:
+    top8, bot8 = (0.5, 0.25, 0.22, 0.24), (0.5, 0.73, 0.28, 0.26)
+    top9 = (0.47, 0.28, 0.26, 0.27)
+    bowl5 = _arc(0.46, 0.69, 0.33, 0.3, 140, -150)
+    return {
         5: [
             ("two strokes", [_join(_pts((0.26, 0.0), (0.22, 0.46)), bowl5), _pts((0.26, 0.0), (0.84, 0.0))]),
             ("one stroke", [_join(_pts((0.84, 0.0), (0.26, 0.0), (0.22, 0.46)), bowl5)]),
@@ -147,7 +156,7 @@ def _templates() -> dict[int, list[tuple[str, list[Polyline]]]]:
     }
 
 
-TEMPLATES: dict[int, list[tuple[str, list[Polyline]]]] = _templates()
+TEMPLATES: Templates = {**_templates_0_to_4(), **_templates_5_to_9()}
 
 
 # --- placing a template on the canvas -----------------------------------------------------
@@ -305,19 +314,6 @@ def preprocess_all(drawings: list[Drawing], **to_mnist_kwargs) -> tuple[np.ndarr
     return images, ok
 
 
-def classify(model, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
-    """Predicted class (N,) for images (N, 28, 28) in [0, 1]."""
-    import torch
-
-    device = next(model.parameters()).device
-    preds = []
-    with torch.inference_mode():
-        for i in range(0, len(images), batch_size):
-            x = torch.as_tensor(images[i : i + batch_size], device=device).unsqueeze(1)
-            preds.append(model(x, reconstruct=False).lengths.argmax(1).cpu().numpy())
-    return np.concatenate(preds) if preds else np.zeros(0, np.int64)
-
-
 def drawn_digit_accuracy(model, n_per_digit: int = 50, seed: int = 0, **to_mnist_kwargs) -> dict:
     """Accuracy of ``model`` on ``variants(seed, n_per_digit)`` through to_mnist.
 
@@ -355,8 +351,9 @@ def _montage(images: np.ndarray, cols: int) -> np.ndarray:
     return (grid * 255).astype(np.uint8)
 
 
+@exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
-    from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card, write_card
+    from capsviz.checkpoint import DEFAULT_DIR, write_card
 
     ap = argparse.ArgumentParser(description="Accuracy of a checkpoint on scripted canvas-style drawn digits.")
     ap.add_argument("--checkpoint", default=str(DEFAULT_DIR), help="checkpoint folder or .safetensors file")
@@ -370,12 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--montage", metavar="PNG", help="also save the preprocessed 28x28 inputs as one image")
     ap.add_argument("--update-card", action="store_true", help="record the result in the checkpoint's model card")
     args = ap.parse_args(argv)
-    try:
-        model = load_model(args.checkpoint)
-        card = read_card(args.checkpoint)
-    except CheckpointError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    model, card = load_checkpoint(args.checkpoint)
     kwargs = {"normalize_stroke": not args.no_stroke_norm, "subpixel": args.subpixel}
     result = drawn_digit_accuracy(model, args.n_per_digit, args.seed, **kwargs)
     result["checkpoint"] = {k: card.get(k) for k in ("epochs", "test_accuracy") if k in card}

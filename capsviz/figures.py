@@ -301,6 +301,28 @@ def coupling_type_figure(
     return _layout(fig, height)
 
 
+def _spatial_titles(digits: list[int], lengths: np.ndarray | None, prediction: int | None) -> list[str]:
+    titles = []
+    for j in digits:
+        tag = " (prediction)" if j == prediction else ""
+        length = f"<br>|v| = {lengths[j]:.2f}" if lengths is not None else ""
+        titles.append(f"digit {j}{tag}{length}")
+    return titles
+
+
+def _spatial_hover(dominant_type: np.ndarray) -> list[list[str]]:
+    """Hover text of each primary grid position: the input patch it sees and its strongest type."""
+    grid = dominant_type.shape[-1]
+    return [
+        [
+            f"primary position row {r}, col {c} (sees rows {2 * r}–{2 * r + RF - 1}, cols {2 * c}–{2 * c + RF - 1})"
+            f"<br>strongest type: {int(dominant_type[r, c])}"
+            for c in range(grid)
+        ]
+        for r in range(grid)
+    ]
+
+
 def coupling_spatial_figure(
     image: np.ndarray,
     spatial: np.ndarray,
@@ -321,53 +343,38 @@ def coupling_spatial_figure(
     columns 2r..2r+16), which the hover text says."""
     digits = list(digits)
     n = max(1, len(digits))
-    titles = []
-    for j in digits:
-        tag = " (prediction)" if j == prediction else ""
-        length = f"<br>|v| = {lengths[j]:.2f}" if lengths is not None else ""
-        titles.append(f"digit {j}{tag}{length}")
-    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.03)
+    fig = make_subplots(
+        rows=1, cols=n, subplot_titles=_spatial_titles(digits, lengths, prediction), horizontal_spacing=0.03
+    )
     shown = np.stack([spatial[j] for j in digits]) if digits else np.zeros(1)
     if span is None:
         span = deviation_span(shown) if relative else (float(shown.max()) or 1.0)
-    zmin, zmax = (-span, span) if relative else (0.0, span)
-    what = "Σ (c − 1/10)·|u|" if relative else "Σ c·|u|"
     grid = spatial.shape[-1]
-    centres = (np.arange(grid) + 0.5) * image.shape[0] / grid - 0.5
+    what = f"Σ (c − 1/{spatial.shape[0]})·|u|" if relative else "Σ c·|u|"
+    overlay = dict(
+        x=(np.arange(grid) + 0.5) * image.shape[0] / grid - 0.5,  # cell centres in input pixels
+        colorscale=DIVERGING_OVERLAY if relative else OVERLAY_SCALE,
+        zmin=-span if relative else 0.0,
+        zmax=span,
+        colorbar=dict(title=dict(text=what, side="top"), thickness=10),
+    )
+    overlay["y"] = overlay["x"]
     for k, j in enumerate(digits):
-        col = k + 1
-        fig.add_trace(
-            go.Heatmap(z=image, colorscale=GRAY_SCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
-            row=1,
-            col=col,
-        )
-        text = [
-            [
-                f"primary position row {r}, col {c} (sees rows {2 * r}–{2 * r + RF - 1}, cols {2 * c}–{2 * c + RF - 1})"
-                f"<br>strongest type: {int(dominant_type[j, r, c])}"
-                for c in range(grid)
-            ]
-            for r in range(grid)
-        ]
+        gray = go.Heatmap(z=image, colorscale=GRAY_SCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip")
+        fig.add_trace(gray, row=1, col=k + 1)
         fig.add_trace(
             go.Heatmap(
                 z=spatial[j],
-                x=centres,
-                y=centres,
-                text=text,
-                colorscale=DIVERGING_OVERLAY if relative else OVERLAY_SCALE,
-                zmin=zmin,
-                zmax=zmax,
+                text=_spatial_hover(dominant_type[j]),
                 showscale=k == n - 1,
-                colorbar=dict(title=dict(text=what, side="top"), thickness=10),
                 hovertemplate="%{text}<br>routed to digit " + str(j) + f": {what} = " + "%{z:.4f}<extra></extra>",
                 name=f"digit {j}",
+                **overlay,
             ),
             row=1,
-            col=col,
+            col=k + 1,
         )
-        colour = ACCENT if j == prediction else INK
-        fig.layout.annotations[k].font = dict(color=colour, size=13)
+        fig.layout.annotations[k].font = dict(color=ACCENT if j == prediction else INK, size=13)
     fig.update_xaxes(visible=False, range=[-0.5, image.shape[1] - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[image.shape[0] - 0.5, -0.5], constrain="domain")
     for k in range(n):
@@ -535,6 +542,52 @@ def perturbation_figure(grid: np.ndarray, deltas: Sequence[float], digit: int, h
 # --- equivariance ------------------------------------------------------------------------
 
 
+def _pose_traces(values: np.ndarray, poses: np.ndarray) -> list[go.Scatter]:
+    return [
+        go.Scatter(
+            x=values,
+            y=poses[:, d],
+            mode="lines",
+            name=f"dim {d + 1}",
+            line=dict(color=POSE_COLOURS[d % len(POSE_COLOURS)], width=1.8),
+            hovertemplate=f"dim {d + 1}: %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
+            legendgroup="pose",
+        )
+        for d in range(poses.shape[1])
+    ]
+
+
+def _length_traces(values: np.ndarray, lengths: np.ndarray, predictions: np.ndarray, digit: int) -> list[go.Scatter]:
+    """Every capsule's length along the sweep (``digit`` on top, in the accent colour), and the predicted
+    class written above each point (in the rival colour where it is not ``digit``)."""
+    traces = [
+        go.Scatter(
+            x=values,
+            y=lengths[:, j],
+            mode="lines",
+            name=f"|v{j}|",
+            showlegend=False,
+            line=dict(color=ACCENT if j == digit else MUTED, width=3 if j == digit else 1.2),
+            hovertemplate=f"digit {j}: |v| = %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
+        )
+        for j in sorted(range(lengths.shape[1]), key=lambda j: j == digit)
+    ]
+    wrong = np.asarray(predictions) != digit
+    traces.append(
+        go.Scatter(
+            x=values,
+            y=np.full(len(values), 1.1),
+            mode="text",
+            text=[str(int(p)) for p in predictions],
+            textfont=dict(color=[RIVAL if bad else ACCENT for bad in wrong], size=12),
+            hovertemplate="predicted %{text}<extra>%{x:.2f}</extra>",
+            showlegend=False,
+            name="prediction",
+        )
+    )
+    return traces
+
+
 def sweep_figure(
     values: np.ndarray,
     poses: np.ndarray,
@@ -557,49 +610,10 @@ def sweep_figure(
         vertical_spacing=0.08,
         subplot_titles=(f"pose of digit capsule {digit} (16 dimensions)", "capsule lengths"),
     )
-    for d in range(poses.shape[1]):
-        fig.add_trace(
-            go.Scatter(
-                x=values,
-                y=poses[:, d],
-                mode="lines",
-                name=f"dim {d + 1}",
-                line=dict(color=POSE_COLOURS[d % len(POSE_COLOURS)], width=1.8),
-                hovertemplate=f"dim {d + 1}: %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
-                legendgroup="pose",
-            ),
-            row=1,
-            col=1,
-        )
-    for j in sorted(range(lengths.shape[1]), key=lambda j: j == digit):
-        fig.add_trace(
-            go.Scatter(
-                x=values,
-                y=lengths[:, j],
-                mode="lines",
-                name=f"|v{j}|",
-                showlegend=False,
-                line=dict(color=ACCENT if j == digit else MUTED, width=3 if j == digit else 1.2),
-                hovertemplate=f"digit {j}: |v| = %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
-            ),
-            row=2,
-            col=1,
-        )
-    wrong = np.asarray(predictions) != digit
-    fig.add_trace(
-        go.Scatter(
-            x=values,
-            y=np.full(len(values), 1.1),
-            mode="text",
-            text=[str(int(p)) for p in predictions],
-            textfont=dict(color=[RIVAL if bad else ACCENT for bad in wrong], size=12),
-            hovertemplate="predicted %{text}<extra>%{x:.2f}</extra>",
-            showlegend=False,
-            name="prediction",
-        ),
-        row=2,
-        col=1,
-    )
+    for trace in _pose_traces(values, poses):
+        fig.add_trace(trace, row=1, col=1)
+    for trace in _length_traces(values, lengths, predictions, digit):
+        fig.add_trace(trace, row=2, col=1)
     if current is not None:
         _add_lines(fig, [_vline(float(current), axis=a, width=1.5) for a in ("", "2")])
     fig.update_yaxes(range=[0, 1.2], tickvals=[0, 0.5, 1], row=2, col=1, gridcolor=GRID)

@@ -25,7 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from capsviz import checkpoint as ckpt  # noqa: E402
 from capsviz.data import load_mnist  # noqa: E402
-from capsviz.card import render_results_table, replace_between_markers  # noqa: E402
+from capsviz.card import (  # noqa: E402
+    CHECKPOINT_README,
+    render_checkpoint_readme,
+    render_results_table,
+    replace_between_markers,
+)
 
 
 def training_figure(rows: list[dict]):
@@ -79,17 +84,22 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoint", default=str(ckpt.DEFAULT_DIR))
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--tables-only", action="store_true", help="only the README table and checkpoints/README.md")
     args = p.parse_args()
-    os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
     cdir = Path(args.checkpoint)
     card = ckpt.read_card(cdir)
+    readme = ROOT / "README.md"
+    readme.write_text(replace_between_markers(readme.read_text(), render_results_table(card)))
+    (cdir / CHECKPOINT_README).write_text(render_checkpoint_readme(card))
+    print(f"wrote the README results table and {cdir / CHECKPOINT_README}")
+    if args.tables_only:
+        return 0
+    os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
     rows = [json.loads(line) for line in (cdir / ckpt.METRICS).read_text().splitlines()]
     (ROOT / "docs").mkdir(exist_ok=True)
     training_figure(rows).write_image(ROOT / "docs" / "training.png", scale=1)
     reconstruction_grid(ckpt.load_model(cdir), args.data_dir).save(ROOT / "docs" / "reconstructions.png")
-    readme = ROOT / "README.md"
-    readme.write_text(replace_between_markers(readme.read_text(), render_results_table(card)))
-    print("wrote docs/training.png, docs/reconstructions.png and the README results table")
+    print("wrote docs/training.png and docs/reconstructions.png")
     return 0
 
 
