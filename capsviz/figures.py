@@ -54,7 +54,7 @@ FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size
 RF = 17  # a primary capsule sees a 17x17 input patch (9x9 conv, then 9x9 stride 2)
 
 
-def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
+def apply_layout(fig: go.Figure, height: int, **kw) -> go.Figure:
     settings = dict(
         height=height,
         margin=dict(l=10, r=10, t=36, b=10),
@@ -211,7 +211,7 @@ def lengths_figure(lengths: np.ndarray, prediction: int | None = None, height: i
     _add_lines(fig, [_hline(M_PLUS, text="m+", outside=True), _hline(M_MINUS, text="m−", outside=True)])
     fig.update_yaxes(range=[0, 1.08], title_text="capsule length |v|", gridcolor=GRID, tickvals=[0, 0.25, 0.5, 0.75, 1])
     fig.update_xaxes(title_text="digit capsule", type="category")
-    return _layout(fig, height, showlegend=False, bargap=0.25, margin=dict(l=10, r=34, t=24, b=10))
+    return apply_layout(fig, height, showlegend=False, bargap=0.25, margin=dict(l=10, r=34, t=24, b=10))
 
 
 # --- routing -----------------------------------------------------------------------------
@@ -272,33 +272,45 @@ def coupling_type_figure(
     """Heatmap of (32 types x 10 digits) activation-weighted mean coupling, on a diverging scale
     centred on uniform routing 1/J and reaching +-``span`` (default: this map's largest deviation;
     pass the largest over all iterations to compare iterations)."""
+    fig = go.Figure(type_heatmap(by_type, span))
+    style_type_axes(fig, prediction, by_type.shape[1])
+    return apply_layout(fig, height)
+
+
+def type_heatmap(by_type: np.ndarray, span: float | None = None, **kw) -> go.Heatmap:
+    """The (32 types x 10 digits) mean-coupling heatmap trace, centred on uniform routing."""
     types, digits = by_type.shape
     uniform = uniform_coupling(digits)
     span = deviation_span(by_type, uniform) if span is None else span
-    fig = go.Figure(
-        go.Heatmap(
-            z=by_type,
-            x=[str(j) for j in range(digits)],
-            y=[f"type {t}" for t in range(types)],
-            colorscale=COUPLING_SCALE,
-            zmin=uniform - span,
-            zmax=uniform + span,
-            colorbar=dict(title=dict(text="c", side="top"), thickness=10, len=0.9),
-            hovertemplate="primary %{y} (all 36 positions)<br>→ digit %{x}<br>mean c = %{z:.3f}<extra></extra>",
-            xgap=1,
-            ygap=1,
-        )
+    settings = dict(
+        z=by_type,
+        x=[str(j) for j in range(digits)],
+        y=[f"type {t}" for t in range(types)],
+        colorscale=COUPLING_SCALE,
+        zmin=uniform - span,
+        zmax=uniform + span,
+        colorbar=dict(title=dict(text="c", side="top"), thickness=10, len=0.9),
+        hovertemplate="primary %{y} (all 36 positions)<br>→ digit %{x}<br>mean c = %{z:.3f}<extra></extra>",
+        xgap=1,
+        ygap=1,
+        name="coupling by type",
     )
-    _outline_column(fig, prediction, xref="x", width=3)
-    fig.update_yaxes(autorange="reversed", tickfont_size=10, title_text="primary capsule type")
+    return go.Heatmap(**{**settings, **kw})
+
+
+def style_type_axes(fig: go.Figure, prediction: int, digits: int, row: int | None = None, col: int | None = None):
+    xref = "x" if not col or col == 1 else f"x{col}"
+    _outline_column(fig, prediction, xref=xref, width=3)
+    fig.update_yaxes(autorange="reversed", tickfont_size=10, title_text="primary capsule type", row=row, col=col)
     fig.update_xaxes(
         type="category",
         side="top",
         title_text="digit capsule",
         tickmode="array",
         tickvals=[str(j) for j in range(digits)],
+        row=row,
+        col=col,
     )
-    return _layout(fig, height)
 
 
 def _spatial_titles(digits: list[int], lengths: np.ndarray | None, prediction: int | None) -> list[str]:
@@ -321,6 +333,43 @@ def _spatial_hover(dominant_type: np.ndarray) -> list[list[str]]:
         ]
         for r in range(grid)
     ]
+
+
+def spatial_traces(
+    image: np.ndarray,
+    spatial: np.ndarray,
+    dominant_type: np.ndarray,
+    digits: Sequence[int],
+    relative: bool = False,
+    span: float | None = None,
+) -> list[tuple[go.Heatmap, go.Heatmap]]:
+    """For each digit: the input in grey and the 6x6 routed-activation map stretched over it, all on one
+    colour scale (see coupling_spatial_figure); the last digit's overlay carries the colour bar."""
+    digits = list(digits)
+    shown = np.stack([spatial[j] for j in digits]) if digits else np.zeros(1)
+    if span is None:
+        span = deviation_span(shown) if relative else (float(shown.max()) or 1.0)
+    grid = spatial.shape[-1]
+    what = f"Σ (c − 1/{spatial.shape[0]})·|u|" if relative else "Σ c·|u|"
+    centres = (np.arange(grid) + 0.5) * image.shape[0] / grid - 0.5  # cell centres in input pixels
+    out = []
+    for k, j in enumerate(digits):
+        gray = go.Heatmap(z=image, colorscale=GRAY_SCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip")
+        overlay = go.Heatmap(
+            z=spatial[j],
+            x=centres,
+            y=centres,
+            text=_spatial_hover(dominant_type[j]),
+            colorscale=DIVERGING_OVERLAY if relative else OVERLAY_SCALE,
+            zmin=-span if relative else 0.0,
+            zmax=span,
+            showscale=k == len(digits) - 1,
+            colorbar=dict(title=dict(text=what, side="top"), thickness=10),
+            hovertemplate="%{text}<br>routed to digit " + str(j) + f": {what} = " + "%{z:.4f}<extra></extra>",
+            name=f"digit {j}",
+        )
+        out.append((gray, overlay))
+    return out
 
 
 def coupling_spatial_figure(
@@ -346,40 +395,16 @@ def coupling_spatial_figure(
     fig = make_subplots(
         rows=1, cols=n, subplot_titles=_spatial_titles(digits, lengths, prediction), horizontal_spacing=0.03
     )
-    shown = np.stack([spatial[j] for j in digits]) if digits else np.zeros(1)
-    if span is None:
-        span = deviation_span(shown) if relative else (float(shown.max()) or 1.0)
-    grid = spatial.shape[-1]
-    what = f"Σ (c − 1/{spatial.shape[0]})·|u|" if relative else "Σ c·|u|"
-    overlay = dict(
-        x=(np.arange(grid) + 0.5) * image.shape[0] / grid - 0.5,  # cell centres in input pixels
-        colorscale=DIVERGING_OVERLAY if relative else OVERLAY_SCALE,
-        zmin=-span if relative else 0.0,
-        zmax=span,
-        colorbar=dict(title=dict(text=what, side="top"), thickness=10),
-    )
-    overlay["y"] = overlay["x"]
+    for k, traces in enumerate(spatial_traces(image, spatial, dominant_type, digits, relative, span)):
+        for trace in traces:
+            fig.add_trace(trace, row=1, col=k + 1)
     for k, j in enumerate(digits):
-        gray = go.Heatmap(z=image, colorscale=GRAY_SCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip")
-        fig.add_trace(gray, row=1, col=k + 1)
-        fig.add_trace(
-            go.Heatmap(
-                z=spatial[j],
-                text=_spatial_hover(dominant_type[j]),
-                showscale=k == n - 1,
-                hovertemplate="%{text}<br>routed to digit " + str(j) + f": {what} = " + "%{z:.4f}<extra></extra>",
-                name=f"digit {j}",
-                **overlay,
-            ),
-            row=1,
-            col=k + 1,
-        )
         fig.layout.annotations[k].font = dict(color=ACCENT if j == prediction else INK, size=13)
     fig.update_xaxes(visible=False, range=[-0.5, image.shape[1] - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[image.shape[0] - 0.5, -0.5], constrain="domain")
     for k in range(n):
         fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", scaleratio=1, row=1, col=k + 1)
-    return _layout(fig, height, margin=dict(l=10, r=10, t=56, b=10))
+    return apply_layout(fig, height, margin=dict(l=10, r=10, t=56, b=10))
 
 
 def coupling_matrix_figure(
@@ -439,7 +464,7 @@ def coupling_matrix_figure(
         tickvals=[str(j) for j in range(digits)],
     )
     fig.update_xaxes(side="top", row=1, col=1)
-    return _layout(fig, height)
+    return apply_layout(fig, height)
 
 
 def convergence_figure(
@@ -497,7 +522,7 @@ def convergence_figure(
     fig.update_yaxes(range=[0, 1.02], row=1, col=1, gridcolor=GRID)
     fig.update_yaxes(range=[0, np.log2(lengths.shape[1]) * 1.08], row=1, col=2, gridcolor=GRID)
     fig.update_annotations(font_size=12)
-    return _layout(fig, height, legend=dict(orientation="h", y=-0.35, x=0))
+    return apply_layout(fig, height, legend=dict(orientation="h", y=-0.35, x=0))
 
 
 # --- poses -------------------------------------------------------------------------------
@@ -536,7 +561,7 @@ def perturbation_figure(grid: np.ndarray, deltas: Sequence[float], digit: int, h
         ticktext=[f"dim {k + 1}" for k in range(dims)],
         showgrid=False,
     )
-    return _layout(fig, height, margin=dict(l=10, r=10, t=64, b=10))
+    return apply_layout(fig, height, margin=dict(l=10, r=10, t=64, b=10))
 
 
 # --- equivariance ------------------------------------------------------------------------
@@ -621,4 +646,4 @@ def sweep_figure(
     fig.update_xaxes(gridcolor=GRID)
     fig.update_xaxes(title_text=x_title, row=2, col=1)
     fig.update_annotations(font_size=12)
-    return _layout(fig, height, legend=dict(font_size=11, tracegroupgap=0), hovermode="x unified")
+    return apply_layout(fig, height, legend=dict(font_size=11, tracegroupgap=0), hovermode="x unified")

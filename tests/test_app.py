@@ -272,8 +272,16 @@ def _arr(value) -> np.ndarray:
     return np.asarray(value, dtype=float)
 
 
-def _coupling_z(at: AppTest) -> np.ndarray:
-    return _arr(_chart(at, state.FIG_TYPES)["data"][0]["z"])
+def _coupling_z(spec: dict) -> np.ndarray:
+    """The coupling-by-type heatmap (the routing figure's first trace) of a figure or a frame."""
+    return _arr(spec["data"][0]["z"])
+
+
+def _routing(at: AppTest) -> dict:
+    return _chart(at, state.FIG_ROUTING)
+
+
+UNIFORM = 1 / 10  # c_ij before any agreement
 
 
 def test_routing_iterations_change_the_figures(env):
@@ -282,18 +290,19 @@ def test_routing_iterations_change_the_figures(env):
     at.run()
     _no_exception(at)
     assert at.slider(key=state.ITERATIONS).value == 3  # the model card's value
-    lengths3, conv3, z3 = _chart(at, state.FIG_LENGTHS), _chart(at, state.FIG_CONVERGENCE), _coupling_z(at)
-    step = [s for s in at.slider if s.label == "Show routing iteration"]
-    assert step and step[0].max == 3 and step[0].value == 3
-    assert not np.allclose(z3, 0.1)  # after two rounds of agreement the coupling is no longer uniform
+    lengths3, conv3, fig3 = _chart(at, state.FIG_LENGTHS), _chart(at, state.FIG_CONVERGENCE), _routing(at)
+    assert [f["name"] for f in fig3["frames"]] == ["1", "2", "3"]
+    assert [s["label"] for s in fig3["layout"]["sliders"][0]["steps"]] == ["1", "2", "3"]
+    assert fig3["layout"]["sliders"][0]["active"] == 2  # the final iteration is shown first
+    assert not np.allclose(_coupling_z(fig3), UNIFORM)  # after two rounds of agreement, no longer uniform
 
     at.slider(key=state.ITERATIONS).set_value(1).run()
     _no_exception(at)
-    lengths1, conv1, z1 = _chart(at, state.FIG_LENGTHS), _chart(at, state.FIG_CONVERGENCE), _coupling_z(at)
-    np.testing.assert_allclose(z1, 0.1, atol=1e-6)  # one iteration: uniform coupling c_ij = 1/10
+    lengths1, conv1, fig1 = _chart(at, state.FIG_LENGTHS), _chart(at, state.FIG_CONVERGENCE), _routing(at)
+    np.testing.assert_allclose(_coupling_z(fig1), UNIFORM, atol=1e-6)  # one iteration: uniform coupling
+    assert [f["name"] for f in fig1["frames"]] == ["1"]
     assert not np.allclose(_arr(lengths1["data"][0]["y"]), _arr(lengths3["data"][0]["y"]))
     assert len(_arr(conv1["data"][0]["x"])) == 1 and len(_arr(conv3["data"][0]["x"])) == 3
-    assert not [s for s in at.slider if s.label == "Show routing iteration"]
 
 
 def test_every_routing_iteration_count_changes_the_trace(env):
@@ -309,17 +318,21 @@ def test_every_routing_iteration_count_changes_the_trace(env):
         seen.append(lengths)
 
 
-def test_routing_step_slider_walks_through_iterations(env):
+def test_routing_playback_has_one_frame_per_iteration_and_a_play_button(env):
     at = _draw(_app())
     at.session_state[state.TAB] = state.ROUTING_TAB
     at.run()
-    final = _coupling_z(at)
-    (step,) = [s for s in at.slider if s.label == "Show routing iteration"]
-    step.set_value(1).run()
-    np.testing.assert_allclose(_coupling_z(at), 0.1, atol=1e-6)
-    (step,) = [s for s in at.slider if s.label == "Show routing iteration"]
-    step.set_value(3).run()
-    np.testing.assert_allclose(_coupling_z(at), final)
+    fig = _routing(at)
+    frames = fig["frames"]
+    np.testing.assert_allclose(_coupling_z(frames[0]), UNIFORM, atol=1e-6)  # iteration 1 routes uniformly
+    np.testing.assert_allclose(_coupling_z(frames[-1]), _coupling_z(fig))  # the figure shows the last frame
+    assert not np.allclose(_coupling_z(frames[1]), _coupling_z(frames[2]))  # each iteration moves the couplings
+    titles = [f["layout"]["title"]["text"] for f in frames]
+    assert [t.split(" routes")[0] for t in titles] == [f"Iteration {k} of 3" for k in (1, 2, 3)]
+    (menu,) = fig["layout"]["updatemenus"]
+    play = next(b for b in menu["buttons"] if "Play" in b["label"])
+    assert play["method"] == "animate" and play["args"][0] == ["1", "2", "3"]  # every iteration, in order
+    assert 300 <= play["args"][1]["frame"]["duration"] <= 700  # about 2 frames per second
 
 
 def test_routing_panel_spatial_map_and_full_matrix(env):
@@ -328,12 +341,12 @@ def test_routing_panel_spatial_map_and_full_matrix(env):
     at.session_state[state.MATRIX_OPEN] = True
     at.run()
     _no_exception(at)
-    spatial = _chart(at, state.FIG_SPATIAL)
-    overlays = [t for t in spatial["data"] if t.get("name", "").startswith("digit")]
+    overlays = [t for t in _routing(at)["data"] if t.get("name", "").startswith("digit")]
     assert len(overlays) == 2  # the prediction and its rival by default
     assert "strongest type" in overlays[0]["text"][0][0]
     matrix = _chart(at, state.FIG_MATRIX)
     assert _arr(matrix["data"][1]["z"]).shape == (1152, 10) and matrix["data"][1]["y"][0].startswith("type ")
+    assert len(matrix["frames"]) == 3
 
 
 # --- equivariance ------------------------------------------------------------------------------------------

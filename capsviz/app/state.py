@@ -51,8 +51,7 @@ EQ_SLIDERS = {"angle": "eq_angle", "scale": "eq_scale", "shift_x": "eq_shift_x",
 
 # --- charts (plotly_chart keys) ----------------------------------------------------------------------------
 FIG_LENGTHS = "fig_lengths"
-FIG_TYPES = "fig_types"
-FIG_SPATIAL = "fig_spatial"
+FIG_ROUTING = "fig_routing"
 FIG_CONVERGENCE = "fig_convergence"
 FIG_MATRIX = "fig_matrix"
 FIG_PERTURBATION = "fig_perturbation"
@@ -72,10 +71,6 @@ def decode_key(sig: str) -> str:
 
 def pose_key(sig: str, digit: int, dim: int) -> str:
     return f"pose_{sig}_{digit}_{st.session_state.get(POSE_RESET, 0)}_{dim}"
-
-
-def routing_step_key(iterations: int) -> str:
-    return f"routing_step_{iterations}"
 
 
 def spatial_digits_key(sig: str) -> str:

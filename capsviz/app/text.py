@@ -52,9 +52,7 @@ POSE_EXPLAINED = (
     "(the other nine capsules are masked), so each dimension controls some aspect of the "
     "drawing: stroke thickness, width, slant, a local part."
 )
-FIG4_TITLE = (
-    f"Figure 4 of the paper: each dimension from {FIGURE4_DELTAS[0]:+.2f} to {FIGURE4_DELTAS[-1]:+.2f}"
-)
+FIG4_TITLE = f"Figure 4 of the paper: each dimension from {FIGURE4_DELTAS[0]:+.2f} to {FIGURE4_DELTAS[-1]:+.2f}"
 FIG4_CAPTION = (
     "Each row changes one dimension of the pose above by the offset on top, all others fixed; "
     "the outlined column is the pose itself."
@@ -69,16 +67,17 @@ ROUTING_INTRO = (
     "raises c_ij where i's vote agrees with digit j's output. Colours: white = uniform, "
     f"orange = more than {_UNIFORM:g}, blue = less."
 )
-TYPES_CAPTION = (
-    "Mean c_ij of each of the 32 primary capsule types, over its 36 positions weighted by their "
-    "activation |u_i|. Outlined: the prediction. One colour scale for all iterations."
+PLAYBACK_CAPTION = (
+    "**▶ Play** runs the iterations in order, about two a second; the slider steps through them by hand. "
+    "Left: the mean c_ij of each of the 32 primary capsule types, over its 36 positions weighted by their "
+    "activation |u_i|; outlined: the prediction; one colour scale for all iterations. Right: "
 )
 SPATIAL_HELP = (
     f"vs uniform: Σ (c_ij − {_UNIFORM:g})·|u_i|, the activation routed to the digit beyond an even split. "
     "routed: Σ c_ij·|u_i|, all the activation routed to it."
 )
 SPATIAL_CAPTION = (
-    "At each of the 6×6 primary positions (each sees a 17×17 patch of the input), the activation "
+    "at each of the 6×6 primary positions (each sees a 17×17 patch of the input), the activation "
     "routed to the digit capsule, summed over the 32 types: "
 )
 SPATIAL_RELATIVE = "beyond the uniform share (orange: pulled towards it, blue: pushed away)."
@@ -108,11 +107,10 @@ def entropy_note(r: int, drop: float) -> str:
     return f" Here routing lowers it by {drop:.3f} bits."
 
 
-def matrix_caption(step: int) -> str:
-    return (
-        f"Iteration {step}. Rows are primary capsules sorted by activation |u_i| (grey strip), "
-        "most active first; hover to see each capsule's type, row and column."
-    )
+MATRIX_CAPTION = (
+    "Rows are primary capsules sorted by activation |u_i| (grey strip), most active first; hover to see each "
+    "capsule's type, row and column. The slider and Play step through the iterations."
+)
 
 
 # --- equivariance -----------------------------------------------------------------------------------------

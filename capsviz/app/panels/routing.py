@@ -1,4 +1,8 @@
-"""Routing: how the coupling coefficients between primary and digit capsules evolve, iteration by iteration."""
+"""Routing: how the coupling coefficients between primary and digit capsules evolve, iteration by iteration.
+
+The main figure carries one frame per iteration with its own slider and Play button: plotly steps and plays
+it in the browser, so watching routing unfold never reruns the server.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +13,16 @@ from capsviz import figures
 from capsviz.app import state, text
 from capsviz.data import NUM_CLASSES
 from capsviz.inspection import CapsuleTrace, flatten_primary, unflatten_primary
+from capsviz.playback import routing_step_figure, with_playback
 from capsviz.routing import uniform_coupling
 
 MAX_SPATIAL_DIGITS = 4
 UNIFORM = uniform_coupling(NUM_CLASSES)
 
 
-def _step_control(trace: CapsuleTrace, weights: np.ndarray) -> int:
-    r, pred = trace.num_iterations, trace.prediction
-    ctl, info = st.columns([1, 2], vertical_alignment="bottom")
-    with ctl:
-        step = st.slider("Show routing iteration", 1, r, r, key=state.routing_step_key(r)) if r > 1 else 1
-    c_now = trace.iterations[step - 1].coupling
-    share = figures.routed_share(c_now, weights, pred)
-    with info:
-        st.caption(text.routing_step_summary(step, r, float(c_now.min()), float(c_now.max()), share, pred))
-    return step
-
-
-def _by_type(grids: list[np.ndarray], lengths: np.ndarray, step: int, pred: int) -> None:
-    by_type_all = [figures.coupling_by_type(g, lengths) for g in grids]
-    st.markdown(f"**Coupling by primary type** · iteration {step}")
-    span = figures.deviation_span(np.stack(by_type_all), UNIFORM)
-    st.plotly_chart(figures.coupling_type_figure(by_type_all[step - 1], pred, span=span), key=state.FIG_TYPES)
-    st.caption(text.TYPES_CAPTION)
-
-
-def _spatial(trace: CapsuleTrace, grids: list[np.ndarray], image: np.ndarray, step: int, sig: str) -> None:
-    pred, lengths = trace.prediction, trace.primary_lengths
+def _digit_controls(trace: CapsuleTrace, sig: str) -> tuple[list[int], bool]:
+    pred = trace.prediction
     rival = figures.rival_of(trace.lengths, pred)
-    st.markdown(f"**Where the votes come from** · iteration {step}")
     a, b = st.columns([3, 2], vertical_alignment="bottom")
     digits = a.multiselect(
         "Digit capsules",
@@ -55,45 +39,60 @@ def _spatial(trace: CapsuleTrace, grids: list[np.ndarray], image: np.ndarray, st
         required=True,
         help=text.SPATIAL_HELP,
     )
-    relative = mode != "routed"
-    digits = digits or [pred]
-    maps = [figures.coupling_spatial(g, lengths, relative=relative)[0][digits] for g in grids]
-    span = figures.deviation_span(np.stack(maps)) if relative else float(np.max(maps)) or 1.0
-    spatial, dominant = figures.coupling_spatial(grids[step - 1], lengths, relative=relative)
-    fig = figures.coupling_spatial_figure(image, spatial, dominant, digits, trace.lengths, pred, relative, span)
-    st.plotly_chart(fig, key=state.FIG_SPATIAL)
-    st.caption(text.SPATIAL_CAPTION + (text.SPATIAL_RELATIVE if relative else text.SPATIAL_ROUTED))
+    return digits or [pred], mode != "routed"
 
 
-def _convergence(trace: CapsuleTrace, weights: np.ndarray, step: int) -> None:
+def playback_figure(trace: CapsuleTrace, image: np.ndarray, digits: list[int], relative: bool):
+    """One frame per routing iteration: coupling by type, and where the votes for ``digits`` come from."""
+    lengths, pred = trace.primary_lengths, trace.prediction
+    weights = flatten_primary(lengths)
+    grids = [unflatten_primary(s.coupling) for s in trace.iterations]  # each (32, 6, 6, 10)
+    by_type = [figures.coupling_by_type(g, lengths) for g in grids]
+    spatial = [figures.coupling_spatial(g, lengths, relative=relative) for g in grids]
+    shown = np.stack([m[digits] for m, _ in spatial])
+    type_span = figures.deviation_span(np.stack(by_type), UNIFORM)
+    spatial_span = figures.deviation_span(shown) if relative else float(shown.max()) or 1.0
+    steps = []
+    for k, step in enumerate(trace.iterations):
+        c = step.coupling
+        share = figures.routed_share(c, weights, pred)
+        title = text.routing_step_summary(k + 1, trace.num_iterations, float(c.min()), float(c.max()), share, pred)
+        steps.append(
+            routing_step_figure(image, by_type[k], *spatial[k], digits, pred, relative, type_span, spatial_span, title)
+        )
+    return with_playback(steps, [str(k + 1) for k in range(trace.num_iterations)])
+
+
+def _convergence(trace: CapsuleTrace) -> None:
+    weights = flatten_primary(trace.primary_lengths)
     entropy = [figures.coupling_entropy(s.coupling, weights) for s in trace.iterations]
     lengths = np.stack([s.lengths for s in trace.iterations])
-    st.plotly_chart(
-        figures.convergence_figure(lengths, np.array(entropy), trace.prediction, step), key=state.FIG_CONVERGENCE
-    )
+    st.plotly_chart(figures.convergence_figure(lengths, np.array(entropy), trace.prediction), key=state.FIG_CONVERGENCE)
     st.caption(text.CONVERGENCE_CAPTION + text.entropy_note(trace.num_iterations, entropy[0] - entropy[-1]))
 
 
-def _matrix(trace: CapsuleTrace, step: int) -> None:
+def _matrix(trace: CapsuleTrace) -> None:
     exp = st.expander(text.MATRIX_TITLE, key=state.MATRIX_OPEN, on_change="rerun")
     with exp:
         if exp.open:
             span = max(figures.deviation_span(s.coupling, UNIFORM) for s in trace.iterations)
-            coupling = unflatten_primary(trace.iterations[step - 1].coupling)
-            fig = figures.coupling_matrix_figure(coupling, trace.primary_lengths, trace.prediction, span=span)
+            steps = [
+                figures.coupling_matrix_figure(
+                    unflatten_primary(s.coupling), trace.primary_lengths, trace.prediction, span=span
+                )
+                for s in trace.iterations
+            ]
+            fig = with_playback(steps, [str(k + 1) for k in range(trace.num_iterations)])
             st.plotly_chart(fig, key=state.FIG_MATRIX)
-            st.caption(text.matrix_caption(step))
+            st.caption(text.MATRIX_CAPTION)
 
 
 def render(trace: CapsuleTrace, image: np.ndarray, sig: str) -> None:
     st.caption(text.ROUTING_INTRO)
-    weights = flatten_primary(trace.primary_lengths)  # |u_i| in the flat primary order
-    step = _step_control(trace, weights)
-    grids = [unflatten_primary(s.coupling) for s in trace.iterations]  # each (32, 6, 6, 10)
-    left, right = st.columns([2, 3], gap="medium")
-    with left:
-        _by_type(grids, trace.primary_lengths, step, trace.prediction)
-    with right:
-        _spatial(trace, grids, image, step, sig)
-        _convergence(trace, weights, step)
-    _matrix(trace, step)
+    digits, relative = _digit_controls(trace, sig)
+    st.plotly_chart(playback_figure(trace, image, digits, relative), key=state.FIG_ROUTING)
+    st.caption(
+        text.PLAYBACK_CAPTION + text.SPATIAL_CAPTION + (text.SPATIAL_RELATIVE if relative else text.SPATIAL_ROUTED)
+    )
+    _convergence(trace)
+    _matrix(trace)
