@@ -104,8 +104,11 @@ def random_elastic(x: torch.Tensor, g: torch.Generator, alpha: float = 8.0, sigm
 def _segment_ink(h: int, w: int, p0: torch.Tensor, p1: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
     """Anti-aliased ink (B, H, W) of a round-capped segment from p0 to p1 ((B, 2) as x, y in
     pixel coordinates) of the given widths (B,)."""
-    ar = dict(dtype=p0.dtype, device=p0.device)
-    ys, xs = torch.meshgrid(torch.arange(h, **ar), torch.arange(w, **ar), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=p0.dtype, device=p0.device),
+        torch.arange(w, dtype=p0.dtype, device=p0.device),
+        indexing="ij",
+    )
     pix = torch.stack([xs, ys], -1).view(1, h, w, 2)
     a, d = p0.view(-1, 1, 1, 2), (p1 - p0).view(-1, 1, 1, 2)
     t = (((pix - a) * d).sum(-1) / (d * d).sum(-1).clamp(min=1e-6)).clamp(0, 1)

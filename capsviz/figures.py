@@ -528,7 +528,9 @@ def convergence_figure(
 # --- poses -------------------------------------------------------------------------------
 
 
-def perturbation_figure(grid: np.ndarray, deltas: Sequence[float], digit: int, height: int = 740) -> go.Figure:
+def perturbation_figure(
+    grid: np.ndarray, deltas: Sequence[float] | np.ndarray, digit: int, height: int = 740
+) -> go.Figure:
     """The paper's Figure 4: rows are the 16 pose dimensions, columns the offsets added to one of
     them, each cell the decoder's reconstruction. Drawn as one pixelated image."""
     dims, cols, h, w = grid.shape

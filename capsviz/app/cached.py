@@ -59,7 +59,9 @@ def test_set(data_dir: str) -> tuple[np.ndarray, np.ndarray] | str:
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _predict_chunk(model_path: str, data_dir: str, start: int) -> np.ndarray:
     """The model's predictions for test images start .. start + MISTAKE_CHUNK."""
-    images, _ = test_set(data_dir)
+    test = test_set(data_dir)
+    assert not isinstance(test, str), test  # callers reach here only with the test set loaded
+    images, _ = test
     return classify(model(model_path), images[start : start + MISTAKE_CHUNK].astype(np.float32) / 255.0)
 
 

@@ -83,13 +83,15 @@ def _pick_mistake(model_path: str, data_dir: str, labels: np.ndarray) -> int | N
     if len(wrong) == 0:
         st.success("The model gets every test digit right.")
         return None
-    names = {int(i): f"#{i}: true {labels[i]}, predicted {p}" for i, p in zip(wrong, wrong_pred, strict=True)}
+    names: dict[int, str] = {
+        int(i): f"#{i}: true {labels[i]}, predicted {p}" for i, p in zip(wrong, wrong_pred, strict=True)
+    }
     iterations = cached.model(model_path).cfg.routing_iterations
     st.caption(
         f"{len(wrong)} of {len(labels):,} test digits are misclassified "
         f"({100 * (1 - len(wrong) / len(labels)):.2f} % accuracy, {iterations} routing iterations)."
     )
-    return st.selectbox("Mistake", list(names), format_func=names.get, key=state.MISTAKE_PICK)
+    return st.selectbox("Mistake", list(names), format_func=names.__getitem__, key=state.MISTAKE_PICK)
 
 
 def gallery(model_path: str) -> np.ndarray | None:
@@ -100,6 +102,7 @@ def gallery(model_path: str) -> np.ndarray | None:
         return None
     images, labels = test
     mode = st.selectbox("Pick a test image", state.GALLERY_MODES, key=state.GALLERY_MODE)
+    index: int | None
     if mode == state.BY_CLASS:
         index = _pick_by_class(labels)
     elif mode == state.RANDOM:

@@ -28,7 +28,7 @@ def _kind_picker() -> str:
     kind = st.segmented_control(
         "Sweep",
         list(text.TRANSFORM_NAMES),
-        format_func=text.TRANSFORM_NAMES.get,
+        format_func=text.TRANSFORM_NAMES.__getitem__,
         default="angle",
         key=state.EQ_KIND,
         required=True,
