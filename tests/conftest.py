@@ -4,9 +4,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from capsviz.data import has_mnist, resolve_data_dir
+from capsviz.data import ENV_VAR, has_mnist, resolve_data_dir
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# The README's test command may give a relative data folder; tests that start subprocesses elsewhere need it whole.
+if os.environ.get(ENV_VAR):
+    os.environ[ENV_VAR] = str(Path(os.environ[ENV_VAR]).expanduser().resolve())
 
 
 @pytest.fixture(scope="session")
