@@ -22,12 +22,13 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from capsviz.app import cached, state
-from capsviz.app.panels.pose import POSE_SPAN
+from capsviz.app.timing import pose_editor_payload, send_pose
 from capsviz.checkpoint import DEFAULT_DIR, WEIGHTS, load_model, save_weights, write_card
 from capsviz.data import DEFAULT_DATA_DIR, MNIST_SIDE, RAW_FILES, has_mnist, resolve_data_dir
 from capsviz.drawn_digits import CANVAS, PEN_WIDTH
 from capsviz.inspection import classify
 from capsviz.model import CapsNet
+from capsviz.pose_payload import POSE_SPAN
 from capsviz.routing import MAX_ITERATIONS
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -168,7 +169,7 @@ def test_drawing_is_classified_and_clear_empties_the_canvas(env):
     assert m is not None and m.value in [str(d) for d in range(10)]
     assert m.proto.delta.startswith("length ")
     assert not any("Draw a digit" in i.value for i in at.info)
-    assert _image_urls(at, "Reconstruction")
+    assert _pose_editor(at)[1]["digit"] == int(m.value)
     (clear,) = [b for b in at.button if b.label == "Clear"]
     clear.click().run()
     _no_exception(at)
@@ -187,44 +188,59 @@ def test_a_dot_is_too_small_and_warns(env):
 # --- pose ------------------------------------------------------------------------------------------------
 
 
-def test_pose_slider_changes_the_reconstruction_and_reset_restores_it(env):
+def _pose_editor(at: AppTest):
+    element_id, header, image = pose_editor_payload(at)
+    return element_id, header, image
+
+
+def _edited_length(at: AppTest) -> float:
+    (cap,) = [c.value for c in at.caption if "edited pose:" in c.value]
+    return float(cap.split("edited pose: ")[1].split(")")[0])
+
+
+def test_pose_editor_gets_the_capsule_and_its_edit_comes_back(env):
     at = _draw(_app())
-    names = [state.POSE_SLIDER_LABEL.format(k) for k in range(1, 17)]
-    sliders = {s.label: s for s in at.slider if s.label in names}
-    assert sorted(sliders) == sorted(names)
-    (before,) = _image_urls(at, "Reconstruction")
-    dim = sliders[names[0]]
-    assert dim.min == pytest.approx(dim.value - POSE_SPAN, abs=0.011)
-    assert dim.max == pytest.approx(dim.value + POSE_SPAN, abs=0.011)
-    dim.set_value(round(dim.value + 0.25, 2)).run()
     _no_exception(at)
-    (after,) = _image_urls(at, "Reconstruction")
-    assert after != before
-    (reset,) = [b for b in at.button if b.label == "Reset pose"]
-    reset.click().run()
-    assert _image_urls(at, "Reconstruction") == [before]
+    _, header, image = _pose_editor(at)
+    assert header["digit"] == int(_metric(at).value)  # the prediction's capsule first
+    assert [d["label"] for d in header["dims"]] == [f"Dimension {k}" for k in range(1, 17)]
+    for d in header["dims"]:
+        assert d["min"] == pytest.approx(d["value"] - POSE_SPAN) and d["max"] == pytest.approx(d["value"] + POSE_SPAN)
+    assert len(image) == MNIST_SIDE * MNIST_SIDE and max(image) > 200  # the input the model saw, as bytes
+    start = np.array([d["value"] for d in header["dims"]])
+    assert _edited_length(at) == pytest.approx(np.linalg.norm(start), abs=0.006)
+    moved = start.copy()
+    moved[0] += 0.25
+    send_pose(at, moved.tolist())
+    _no_exception(at)
+    assert _edited_length(at) == pytest.approx(np.linalg.norm(moved), abs=0.006)
 
 
-def test_decoding_another_capsule_changes_the_reconstruction(env):
+def test_decoding_another_capsule_sends_its_pose_and_figure4_follows_the_edit(env):
     at = _draw(_app())
-    (before,) = _image_urls(at, "Reconstruction")
     pred = int(_metric(at).value)
+    _, header, _ = _pose_editor(at)
     (picker,) = [w for w in at.get("button_group") if w.label == "Decode digit capsule"]
     assert picker.value == pred
     other = (pred + 1) % 10
     picker.set_value(other).run()
     _no_exception(at)
     assert any(f"Decoding capsule **{other}**" in c.value for c in at.caption)
-    (switched,) = _image_urls(at, "Reconstruction")
-    assert switched != before  # another capsule's pose decodes to another picture
-    # the sliders now hold capsule `other`'s pose, and still drive the decoder
-    dim = [s for s in at.slider if s.label == state.POSE_SLIDER_LABEL.format(2)][0]
-    dim.set_value(round(dim.value - POSE_SPAN, 2)).run()
-    assert _image_urls(at, "Reconstruction") != [switched]
+    _, switched, _ = _pose_editor(at)
+    assert switched["digit"] == other and switched["id"] != header["id"]
+    assert [d["value"] for d in switched["dims"]] != [d["value"] for d in header["dims"]]
+    at.session_state[state.FIG4_OPEN] = True
+    at.run()
+    grid_before = _chart(at, state.FIG_PERTURBATION)["data"][0]
+    moved = [d["value"] for d in switched["dims"]]
+    moved[1] -= POSE_SPAN
+    send_pose(at, moved)  # Figure 4 is drawn from the edited pose of capsule `other`
+    _no_exception(at)
+    assert _chart(at, state.FIG_PERTURBATION)["data"][0] != grid_before
 
 
 def test_a_pose_slider_reruns_only_the_decoder(env, monkeypatch):
-    """The promise behind the live pose panel: moving a slider routes nothing, it only decodes."""
+    """The promise behind the live pose panel: a pose edit routes nothing; the server decodes only Figure 4."""
     import capsviz.model
 
     calls = {"trace": 0, "routing": 0, "decoder": 0}
@@ -244,10 +260,15 @@ def test_a_pose_slider_reruns_only_the_decoder(env, monkeypatch):
     assert calls["trace"] == 1 and calls["routing"] == 1  # the new drawing is traced once
     for name in calls:
         calls[name] = 0
-    dim = [s for s in at.slider if s.label == state.POSE_SLIDER_LABEL.format(1)][0]
-    dim.set_value(round(dim.value + 0.1, 2)).run()
+    _, header, _ = _pose_editor(at)
+    send_pose(at, [d["value"] + 0.1 for d in header["dims"]])
     _no_exception(at)
-    assert calls == {"trace": 0, "routing": 0, "decoder": 1}
+    assert calls == {"trace": 0, "routing": 0, "decoder": 0}  # the page decodes; the server does nothing
+    at.session_state[state.FIG4_OPEN] = True
+    at.run()
+    calls["decoder"] = 0
+    send_pose(at, [d["value"] - 0.1 for d in header["dims"]])
+    assert calls == {"trace": 0, "routing": 0, "decoder": 1}  # Figure 4: one batched decode of the edited pose
 
 
 def test_figure4_expander_shows_the_perturbation_grid(env):

@@ -36,9 +36,8 @@ EQUIVARIANCE_TAB = ":material/rotate_90_degrees_ccw: Equivariance"
 TABS = (POSE_TAB, ROUTING_TAB, EQUIVARIANCE_TAB)
 
 # --- pose panel -------------------------------------------------------------------------------------
-POSE_RESET = "pose_reset"
 FIG4_OPEN = "fig4_open"
-POSE_SLIDER_LABEL = "Dimension {}"  # 1-based
+POSE_EDITOR = "pose_editor"  # the in-page pose editor's key prefix
 
 # --- routing panel ------------------------------------------------------------------------------------
 SPATIAL_MODE = "spatial_mode"
@@ -69,10 +68,6 @@ def decode_key(sig: str) -> str:
     return f"decode_{sig}"
 
 
-def pose_key(sig: str, digit: int, dim: int) -> str:
-    return f"pose_{sig}_{digit}_{st.session_state.get(POSE_RESET, 0)}_{dim}"
-
-
 def spatial_digits_key(sig: str) -> str:
     return f"spatial_{sig}"
 
@@ -82,10 +77,6 @@ def spatial_digits_key(sig: str) -> str:
 
 def clear_canvas() -> None:
     st.session_state[CANVAS_GEN] = st.session_state.get(CANVAS_GEN, 0) + 1
-
-
-def reset_pose() -> None:
-    st.session_state[POSE_RESET] = st.session_state.get(POSE_RESET, 0) + 1
 
 
 def reset_transform() -> None:

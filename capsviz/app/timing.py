@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
-from capsviz.app import state
+from capsviz.app import pose_editor, state
 from capsviz.drawn_digits import render, variants
+from capsviz.pose_payload import parse_payload
 
 APP = Path(__file__).resolve().parent.parent.parent / "streamlit_app.py"
 
@@ -28,6 +31,25 @@ def _png_url(rgba: np.ndarray) -> str:
 
 def _percentile(xs: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(xs), q)), 1)
+
+
+def pose_editor_payload(at: AppTest) -> tuple[str, dict, bytes]:
+    """The in-page pose editor in an AppTest run: (element id, payload header, the 28x28 input bytes)."""
+    (el,) = [e for e in at.get("bidi_component") if e.proto.component_name == pose_editor.COMPONENT_NAME]
+    header, image, _ = parse_payload(el.proto.bytes)
+    return el.proto.id, header, image
+
+
+def send_pose(at: AppTest, values: list[float]) -> AppTest:
+    """Rerun as the page does when a pose slider is released: the editor's state carries the new pose."""
+    element_id, header, _ = pose_editor_payload(at)
+    ws = WidgetStates()
+    ws.widgets.extend(w for w in at._tree.get_widget_states().widgets if w.id != element_id)
+    w = ws.widgets.add()
+    w.id = element_id
+    w.json_value = json.dumps({"held": header["weights_hash"], "pose": {"id": header["id"], "values": values}})
+    at._run(ws)  # AppTest's own path for widget states (private; the public API has no component setter)
+    return at
 
 
 class _Session:
@@ -62,12 +84,12 @@ def app_timings(drawings: int = 8, slider_moves: int = 8) -> dict[str, float]:
         s.at.run()  # opens the tab (and warms its caches) on the current drawing
         stroke_ms[label] = [s.draw_next_ms() for _ in range(drawings)]
     slider_ms = []
-    for k in range(slider_moves + 1):
-        (dim,) = [w for w in s.at.slider if w.label == state.POSE_SLIDER_LABEL.format(1)]
-        dim.set_value(round(dim.min + (dim.max - dim.min) * (k % 5) / 5, 2))
-        ms = s.rerun_ms()
-        if k:
-            slider_ms.append(ms)
+    _, header, _ = pose_editor_payload(s.at)
+    start = [d["value"] for d in header["dims"]]
+    for k in range(slider_moves):
+        t0 = time.perf_counter()
+        send_pose(s.at, [v + 0.05 * (k % 5 - 2) for v in start])
+        slider_ms.append(1000 * (time.perf_counter() - t0))
     pose = stroke_ms[state.POSE_TAB]
     return {
         "app_new_drawing_ms_p50": _percentile(pose, 50),
