@@ -64,18 +64,20 @@ def flatten_primary(values: np.ndarray) -> np.ndarray:
     return v.reshape(-1, *v.shape[3:])
 
 
-def _as_batch(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+def _as_batch(image: np.ndarray | torch.Tensor, device: torch.device, size: int = 28) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(image, dtype=np.float32), device=device)
-    if x.shape[-2:] != (28, 28):
-        raise ValueError(f"expected a 28x28 image, got shape {tuple(x.shape)}")
-    return x.reshape(1, 1, 28, 28)
+    if x.shape[-2:] != (size, size):
+        raise ValueError(f"expected a {size}x{size} image, got shape {tuple(x.shape)}")
+    return x.reshape(1, 1, size, size)
 
 
 @torch.inference_mode()
 def trace_image(model: CapsNet, image: np.ndarray, iterations: int | None = None) -> CapsuleTrace:
-    """Run one 28x28 image (values in [0, 1]) and record every routing iteration."""
+    """Run one 28x28 image (values in [0, 1]) and record every routing iteration. (A model with
+    another cfg.image_size, e.g. MultiMNIST's 36, takes images of that size; the trace's grids and
+    counts follow its config: 10x10 and 3200 primary capsules there.)"""
     device = next(model.parameters()).device
-    x = _as_batch(image, device)
+    x = _as_batch(image, device, model.cfg.image_size)
     out = model(x, iterations=iterations, record=True)
     rec = out.routing
     assert rec is not None
@@ -128,7 +130,7 @@ def perturbation_grid(model: CapsNet, poses: np.ndarray, digit: int, deltas: np.
     for d in range(dims):
         batch[d, :, digit, d] += deltas
     recon = reconstruct(model, batch.reshape(-1, *poses.shape), digit)
-    return recon.reshape(dims, len(deltas), 28, 28)
+    return recon.reshape(dims, len(deltas), *recon.shape[-2:])
 
 
 @torch.inference_mode()

@@ -11,6 +11,10 @@
 Primary capsule i is numbered grid-major: i = (row * 6 + col) * 32 + type. With channels-last
 activations that numbering makes PrimaryCaps' reshape free in both directions (a view), which keeps
 the big convolution's backward pass on oneDNN's fast channels-last path.
+
+The sizes above are the default (MNIST) config; every stage reads them from ``CapsNetConfig``. The
+MultiMNIST model (capsviz.multimnist.MULTIMNIST_CONFIG) takes 36x36 images: Conv1 gives 28x28x256,
+PrimaryCaps a 10x10 grid (3200 capsules), and the decoder draws 36x36.
 """
 
 from __future__ import annotations
@@ -38,6 +42,20 @@ class CapsNetConfig:
     decoder_hidden: tuple[int, int] = (512, 1024)
     image_size: int = 28
 
+    def __post_init__(self) -> None:
+        expected = self.grid_for(self.image_size, self.kernel_size)
+        if self.primary_grid != expected:
+            raise ValueError(
+                f"primary_grid={self.primary_grid} does not fit image_size={self.image_size}: Conv1 "
+                f"({self.kernel_size}x{self.kernel_size}) then PrimaryCaps ({self.kernel_size}x{self.kernel_size}, "
+                f"stride 2) give a {expected}x{expected} grid"
+            )
+
+    @staticmethod
+    def grid_for(image_size: int, kernel_size: int = 9) -> int:
+        """Side of the primary-capsule grid for square images: 28 -> 6, 36 -> 10."""
+        return (image_size - 2 * (kernel_size - 1) - 1) // 2 + 1
+
     @property
     def num_primary(self) -> int:
         return self.primary_types * self.primary_grid * self.primary_grid
@@ -56,7 +74,8 @@ class CapsNetConfig:
 @dataclass
 class CapsNetOutput:
     """lengths (B, 10) fp32; poses (B, 10, 16) fp32; primary (B, 1152, 8) squashed primary
-    capsules; reconstruction (B, 28, 28) or None; routing: every iteration, when recorded."""
+    capsules; reconstruction (B, 28, 28) — (B, K, 28, 28) for a (B, K) target — or None; routing:
+    every iteration, when recorded. (28 and 1152 for the default config: image_size and num_primary.)"""
 
     lengths: torch.Tensor
     poses: torch.Tensor
@@ -125,7 +144,7 @@ class DigitCaps(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Masked digit capsules (B, 10, 16) -> reconstruction (B, 28, 28) in [0, 1]."""
+    """Masked digit capsules (B, 10, 16) -> reconstruction (B, S, S) in [0, 1], S = image_size."""
 
     def __init__(self, cfg: CapsNetConfig):
         super().__init__()
@@ -141,10 +160,14 @@ class Decoder(nn.Module):
         )
 
     def forward(self, poses: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """poses (B, 10, 16); target (B,) class whose capsule is kept, the others zeroed."""
-        masked = poses * F.one_hot(target, poses.shape[1]).unsqueeze(-1).to(poses.dtype)
-        out = self.net(masked.flatten(1))
-        return out.view(-1, self.size, self.size)
+        """poses (B, 10, 16); target (B,) class whose capsule is kept, the others zeroed -> (B, S, S).
+
+        A (B, K) target decodes K capsules of each image separately (each with all the others
+        masked, as for the two digits of a MultiMNIST pair) -> (B, K, S, S), in one pass."""
+        mask = F.one_hot(target, poses.shape[1]).unsqueeze(-1).to(poses.dtype)  # (B, [K,] 10, 1)
+        masked = (poses.unsqueeze(1) if target.dim() == 2 else poses) * mask
+        out = self.net(masked.flatten(-2))
+        return out.view(*target.shape, self.size, self.size)
 
 
 class CapsNet(nn.Module):
@@ -164,9 +187,10 @@ class CapsNet(nn.Module):
         record: bool = False,
         reconstruct: bool = True,
     ) -> CapsNetOutput:
-        """images (B, 1, 28, 28) in [0, 1].
+        """images (B, 1, S, S) in [0, 1], S = cfg.image_size (28 for MNIST).
 
-        target: class to decode (the true label in training); None decodes the prediction.
+        target: class to decode (the true label in training), (B,); or (B, K) to decode K capsules
+        of each image, each on its own (reconstruction (B, K, S, S)); None decodes the prediction.
         iterations: routing iterations; None uses the trained value.
         """
         if images.device.type == "cpu" and torch.is_grad_enabled() and not images.requires_grad:
