@@ -96,3 +96,58 @@ def test_swap_in_replaces_the_given_share():
     assert 0.25 < share < 0.35
     assert set(out.unique().tolist()) == {0.0, 1.0}  # whole images swapped, never blended
     assert torch.equal(swap_in(x, twins, 0.0, torch.Generator()), x)
+
+
+# --- the documented ranges: ±2 px shifts, ±12° rotation, 0.9–1.1 scale ---------------------------------------
+
+
+def _two_dots(n: int, sigma: float = 1.5) -> torch.Tensor:
+    """n copies of two Gaussian dots 12 px apart on a horizontal line through the image centre (13.5, 13.5)."""
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    img = sum(torch.exp(-((yy - 13.5) ** 2 + (xx - cx) ** 2) / (2 * sigma**2)) for cx in (7.5, 19.5))
+    return img.expand(n, 1, 28, 28).clone()
+
+
+def _measure(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per image: shift of the centre of mass (dy, dx) in px, angle of the line through the two dots in
+    degrees, and the dots' distance relative to the original 12 px."""
+    x = x[:, 0].double()
+    yy, xx = torch.meshgrid(torch.arange(28.0, dtype=x.dtype), torch.arange(28.0, dtype=x.dtype), indexing="ij")
+
+    def centre(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = (x * w).sum((1, 2))
+        return (x * w * yy).sum((1, 2)) / m, (x * w * xx).sum((1, 2)) / m
+
+    cy, cx = centre(torch.ones_like(x))
+    left = (xx < cx.view(-1, 1, 1)).to(x.dtype)  # one dot each side of the pair's centre
+    (ly, lx), (ry, rx) = centre(left), centre(1 - left)
+    angle = torch.rad2deg(torch.atan2(ry - ly, rx - lx))
+    return cy - 13.5, cx - 13.5, angle, torch.hypot(ry - ly, rx - lx) / 12
+
+
+N_SAMPLES = 4000
+# Measurement error on these dots (bilinear resampling, stroke-width blending): the 4,000 measured angles reach
+# ±12.04°, the scales 0.896-1.101. A range 1° or 0.02 wider or narrower than documented fails.
+ANGLE_TOL, SCALE_TOL = 0.5, 0.01
+
+
+def test_canvas_augmentation_spans_the_documented_ranges():
+    """`canvas` (and `pen`, which adds elastic distortion and flags to it): ±2 px shifts, ±12° rotation,
+    0.9–1.1 scale, as README and the model card's augmentation line say -- no more, and not less."""
+    dy, dx, angle, scale = _measure(augment(_two_dots(N_SAMPLES), "canvas", torch.Generator().manual_seed(0)))
+    for shift in (dy, dx):
+        assert (shift - shift.round()).abs().max() < 0.05  # whole-pixel shifts (measured: within 0.015)
+        assert set(shift.round().long().tolist()) == {-2, -1, 0, 1, 2}
+    assert len(set(zip(dy.round().tolist(), dx.round().tolist(), strict=True))) == 25  # independent in y and x
+    assert angle.abs().max() <= 12 + ANGLE_TOL
+    assert angle.min() < -11 and angle.max() > 11
+    assert 0.9 - SCALE_TOL <= scale.min() < 0.91 and 1.09 < scale.max() <= 1.1 + SCALE_TOL
+    assert ((scale > 0.9) & (scale < 0.95)).any() and ((scale > 1.05) & (scale < 1.1)).any()  # spread, not two values
+
+
+def test_paper_augmentation_only_shifts():
+    dy, dx, angle, scale = _measure(augment(_two_dots(500), "paper", torch.Generator().manual_seed(0)))
+    for shift in (dy, dx):
+        assert (shift - shift.round()).abs().max() < 1e-3  # whole pixels (the dots' far tails fall off the edge)
+        assert set(shift.round().long().tolist()) == {-2, -1, 0, 1, 2}
+    assert angle.abs().max() < 1e-3 and (scale - 1).abs().max() < 1e-3

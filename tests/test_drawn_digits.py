@@ -85,7 +85,8 @@ def test_shipped_checkpoint_reads_flagged_ones_as_one():
     import torch
 
     from capsviz.checkpoint import load_model
-    from capsviz.drawn_digits import classify, preprocess_all, random_drawing
+    from capsviz.drawn_digits import preprocess_all, random_drawing
+    from capsviz.inspection import classify
 
     rng = np.random.default_rng(7)
     drawings = [random_drawing(1, rng, style=s) for s in (1, 2) for _ in range(20)]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from capsviz import figures as F
-from capsviz.inspection import primary_grid, primary_index
+from capsviz.inspection import primary_index, unflatten_primary
 
 
 def _shapes_at_y(fig: go.Figure, y: float) -> list:
@@ -191,7 +191,7 @@ def test_coupling_matrix_figure_sorted_by_activation_and_names_capsules():
     flat_u = rng.random(1152) * 0.5
     top = primary_index(kind=7, row=2, col=5)
     flat_u[top] = 0.99
-    coupling, lengths = primary_grid(flat_c), primary_grid(flat_u)
+    coupling, lengths = unflatten_primary(flat_c), unflatten_primary(flat_u)
     fig = F.coupling_matrix_figure(coupling, lengths, prediction=2)
     strip, matrix = fig.data
     assert np.asarray(matrix.z).shape == (1152, 10)

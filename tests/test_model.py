@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from capsviz.inspection import perturbation_grid, primary_grid, primary_index, reconstruct, trace_image
+from capsviz.inspection import perturbation_grid, primary_index, reconstruct, trace_image, unflatten_primary
 from capsviz.losses import margin_loss, reconstruction_loss
 from capsviz.model import CapsNet, CapsNetConfig
 
@@ -57,7 +57,7 @@ def test_primary_capsule_numbering_matches_conv_channels(model):
 
     expected = squash(raw[0, kind * 8 : kind * 8 + 8, row, col])
     assert torch.allclose(u[0, primary_index(kind, row, col)], expected, atol=1e-6)
-    grid = primary_grid(u[0].detach().numpy())
+    grid = unflatten_primary(u[0].detach().numpy())
     assert grid.shape == (32, 6, 6, 8)
     assert np.allclose(grid[kind, row, col], expected.detach().numpy(), atol=1e-6)
 

@@ -1,13 +1,19 @@
 """Fixtures for the end-to-end tests: a real `streamlit run` server and a headless Chromium driven by Playwright.
 
 The browser is Debian's chromium (``scripts/install_browser.sh`` installs it); Playwright's own browser
-download is not used. ``CAPSVIZ_CHROMIUM`` overrides the browser path, ``CAPSVIZ_E2E_APP`` the app script
-(relative to the repository root), which is handy for debugging the harness against a small app.
+download is not used. ``find_chromium`` looks where the install script looks, in the same order:
+``CAPSVIZ_CHROMIUM`` (an override: nothing else is tried), /usr/bin/chromium, ``chromium`` and
+``chromium-browser`` on PATH, /snap/bin/chromium. ``CAPSVIZ_E2E_APP`` overrides the app script (relative to
+the repository root), which is handy for debugging the harness against a small app.
+
+Without a browser the end-to-end tests are skipped with the reason, except under CI (``CI=true``, as CI
+services set it), where a missing browser fails them: CI must never pass without having driven the app.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +26,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CAPSVIZ_CHROMIUM", "/usr/bin/chromium")
+INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install_browser.sh"
+CHROMIUM_ENV = "CAPSVIZ_CHROMIUM"
+# The lookup order of scripts/install_browser.sh: fixed paths and PATH names, interleaved as there.
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "which:chromium", "which:chromium-browser", "/snap/bin/chromium")
 APP_SCRIPT = os.environ.get("CAPSVIZ_E2E_APP", "streamlit_app.py")
 SERVER_START_TIMEOUT_S = 90.0
 
@@ -44,18 +53,52 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ensure_chromium() -> str:
-    """Return the browser path, installing it with scripts/install_browser.sh when missing."""
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    script = REPO_ROOT / "scripts" / "install_browser.sh"
-    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=600)
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    reason = (
-        f"!!! E2E TESTS NOT RUN: no browser at {CHROMIUM} and scripts/install_browser.sh could not install one "
-        f"(exit {proc.returncode}): {(proc.stderr or proc.stdout).strip()[-500:]}"
-    )
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def running_in_ci(environ=os.environ) -> bool:
+    """CI services set CI=true (GitHub Actions, GitLab, Buildkite, ...)."""
+    return environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def find_chromium(environ=os.environ) -> str | None:
+    """The browser path, looked up exactly as scripts/install_browser.sh does; None when there is none."""
+    override = environ.get(CHROMIUM_ENV)
+    if override:
+        return override if _is_executable(override) else None
+    for candidate in CHROMIUM_CANDIDATES:
+        if candidate.startswith("which:"):
+            path = shutil.which(candidate.removeprefix("which:"), path=environ.get("PATH", os.defpath))
+        else:
+            path = candidate
+        if path and _is_executable(path):
+            return path
+    return None
+
+
+def _ensure_chromium(environ=os.environ) -> str:
+    """Return the browser path, running scripts/install_browser.sh when there is none. Without one: fail
+    under CI, skip (with the reason, printed loudly) elsewhere."""
+    found = find_chromium(environ)
+    if found:
+        return found
+    if environ.get(CHROMIUM_ENV):
+        problem = f"{CHROMIUM_ENV}={environ[CHROMIUM_ENV]} is not an executable file"
+    else:
+        bash = shutil.which("bash") or "/bin/bash"
+        proc = subprocess.run([bash, str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=600, env=environ)
+        found = find_chromium(environ)
+        if found:
+            return found
+        problem = (
+            f"no chromium at /usr/bin/chromium, on PATH (chromium, chromium-browser) or at /snap/bin/chromium, and "
+            f"{INSTALL_SCRIPT.name} could not install one (exit {proc.returncode}): "
+            f"{(proc.stderr or proc.stdout).strip()[-500:]}"
+        )
+    if running_in_ci(environ):
+        pytest.fail(f"E2E TESTS CANNOT RUN UNDER CI: {problem}", pytrace=False)
+    reason = f"!!! E2E TESTS NOT RUN: {problem}"
     print(reason, file=sys.stderr)
     pytest.skip(reason)
 
@@ -152,3 +195,27 @@ def page(browser, request, screenshot_dir):
             except Exception as exc:  # best effort: never hide the real failure
                 print(f"\ncould not screenshot the failing page: {exc}")
         context.close()
+
+
+@pytest.fixture(scope="session")
+def serve_page(tmp_path_factory):
+    """``serve_page("tests/e2e/some_page.py") -> URL``: `streamlit run` any page script (relative to the repository
+    root), started once per session per script and stopped at the end (e.g. the pose editor's test page)."""
+    import contextlib
+
+    from capsviz.bench_browser import serve_streamlit
+
+    urls: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+
+        def serve(script: str) -> str:
+            if script not in urls:
+                log_path = tmp_path_factory.mktemp("e2e-server") / "streamlit.log"
+                try:
+                    urls[script] = stack.enter_context(serve_streamlit(script, log_path, SERVER_START_TIMEOUT_S))
+                except (OSError, RuntimeError) as exc:
+                    pytest.fail(f"could not serve {script}: {exc}")
+                print(f"\nstreamlit serving {script} at {urls[script]} (log: {log_path})")
+            return urls[script]
+
+        yield serve

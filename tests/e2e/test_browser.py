@@ -204,7 +204,8 @@ def test_browser_reads_scripted_drawings_like_the_offline_pipeline(page: Page, s
     import dataclasses
 
     from capsviz.checkpoint import DEFAULT_DIR, load_model
-    from capsviz.drawn_digits import classify, preprocess_all, variants
+    from capsviz.drawn_digits import preprocess_all, variants
+    from capsviz.inspection import classify
 
     drawings = [dataclasses.replace(d, width=float(PEN_WIDTH)) for d in variants(5, BROWSER_DRAWINGS_PER_DIGIT)]
     images, ok = preprocess_all(drawings)
