@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from capsviz.data import DataNotFoundError, MNISTSplit, load_mnist
+from capsviz.cli import exit_on_user_error
+from capsviz.data import MNISTSplit, load_mnist
 from capsviz.losses import capsule_loss
 
 
@@ -74,23 +75,22 @@ def routing_sweep(model, split: MNISTSplit, iterations=(1, 2, 3, 4, 5), **kw) ->
     return {str(r): round(evaluate(model, split, iterations=r, **kw).accuracy, 2) for r in iterations}
 
 
+@exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
-    from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card, write_card
+    from capsviz.checkpoint import DEFAULT_DIR, load_model, read_card, write_card
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(DEFAULT_DIR), help="checkpoint folder or .safetensors file")
     p.add_argument(
-        "--data-dir", default=None, help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR or ../shared/data)"
+        "--data-dir",
+        default=None,
+        help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR, else data/ or ~/.cache/capsviz)",
     )
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--update-card", action="store_true", help="write the figures into the model card")
     args = p.parse_args(argv)
-    try:
-        model = load_model(args.checkpoint)
-        test = load_mnist(train=False, data_dir=args.data_dir)
-    except (CheckpointError, DataNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    model = load_model(args.checkpoint)
+    test = load_mnist(train=False, data_dir=args.data_dir)
     ev = evaluate(model, test, precision=args.precision)
     sweep = routing_sweep(model, test, precision=args.precision)
     result = {

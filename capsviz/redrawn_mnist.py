@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from capsviz.cli import exit_on_user_error, load_checkpoint
 from capsviz.drawn_digits import CANVAS, classify
 from capsviz.preprocess import PreprocessError, to_mnist
 
@@ -127,16 +127,19 @@ def redrawn_accuracy(model, images: np.ndarray, labels: np.ndarray, seed: int = 
     }
 
 
+@exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
-    from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card, write_card
-    from capsviz.data import DataNotFoundError, load_mnist
+    from capsviz.checkpoint import DEFAULT_DIR, write_card
+    from capsviz.data import load_mnist
 
     ap = argparse.ArgumentParser(
         description="Accuracy of a checkpoint on MNIST's test digits redrawn with the canvas's pen."
     )
     ap.add_argument("--checkpoint", default=str(DEFAULT_DIR), help="checkpoint folder or .safetensors file")
     ap.add_argument(
-        "--data-dir", default=None, help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR, else ../shared/data)"
+        "--data-dir",
+        default=None,
+        help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR, else data/ or ~/.cache/capsviz)",
     )
     ap.add_argument("--limit", type=int, default=0, help="only the first N test digits (default: all 10,000)")
     ap.add_argument("--seed", type=int, default=0)
@@ -150,13 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.make_bank:
         return _make_bank_cli(args)
-    try:
-        model = load_model(args.checkpoint)
-        card = read_card(args.checkpoint)
-        test = load_mnist(train=False, data_dir=args.data_dir)
-    except (CheckpointError, DataNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    model, card = load_checkpoint(args.checkpoint)
+    test = load_mnist(train=False, data_dir=args.data_dir)
     n = args.limit or len(test)
     images = test.images[:n].numpy().astype(np.float32) / 255.0  # (N, 28, 28) uint8 -> [0, 1]
     result = redrawn_accuracy(model, images, test.labels[:n].numpy(), args.seed, args.pen)
@@ -186,13 +184,9 @@ def main(argv: list[str] | None = None) -> int:
 def _make_bank_cli(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from capsviz.data import DataNotFoundError, load_mnist
+    from capsviz.data import load_mnist
 
-    try:
-        train = load_mnist(train=True, data_dir=args.data_dir)
-    except DataNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    train = load_mnist(train=True, data_dir=args.data_dir)  # main turns DataNotFoundError into status 2
     bank = make_bank(train.images.numpy(), args.seed, args.workers)
     out = Path(args.make_bank)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,46 +4,72 @@
     python -m capsviz.train --out checkpoints --resume          # continue an interrupted run
     torchrun --nproc-per-node 2 -m capsviz.train ...            # DDP (gloo on CPU, nccl on GPU)
 
-Each finished epoch writes, atomically: the weights and model card (what the app loads), the
-training state (for --resume) and one line of metrics.jsonl. Ctrl-C (or SIGTERM) saves the state
-mid-epoch and exits cleanly; --resume then carries on from that very batch.
+Each finished epoch writes the weights and model card (what the app loads), the training state
+(for --resume) and metrics.jsonl, all or none of them: a crash, a full disk or a kill part-way
+leaves the previous epoch's files in place. Ctrl-C (or SIGTERM) lets the step under way finish,
+saves the state and exits with status 130; --resume then carries on from the next batch, bit for
+bit as if never stopped. A second Ctrl-C aborts at once, keeping the last checkpoint saved.
+
+Training stops with a message and exit status 1, keeping the last good checkpoint, when the loss
+becomes NaN or inf (the message names the epoch and batch: try a lower --lr or --precision fp32)
+or when a checkpoint cannot be written (a full disk: free space, then --resume). Missing MNIST, an
+unusable --init-from or --redrawn file, or a --resume state made for another model: status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
 import os
 import platform
 import shlex
 import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
+from torch.utils.data import Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from capsviz import checkpoint as ckpt
 from capsviz.augment import MODES, augment, swap_in
-from capsviz.data import DataNotFoundError, MNISTSplit, data_checksums, load_mnist, resolve_data_dir
-from capsviz.evaluate import autocast_for, evaluate, routing_sweep
+from capsviz.cli import UserInputError, exit_on_user_error
+from capsviz.data import MNISTSplit, data_checksums, load_mnist
+from capsviz.evaluate import Evaluation, autocast_for, evaluate, routing_sweep
 from capsviz.losses import capsule_loss
 from capsviz.model import CapsNet, CapsNetConfig
 
 # Hyperparameters a resumed run keeps from the original (the rest may change on --resume).
 RECIPE = ("batch_size", "lr", "lr_decay", "routing_iterations", "augment", "redrawn", "redrawn_p", "precision", "seed")
+# Flags whose values are paths on the training machine: the card's command shows these instead.
+PATH_FLAGS = {"--data-dir": "DATA_DIR", "--out": "OUT_DIR", "--init-from": "CHECKPOINT", "--redrawn": "NPZ"}
+EXIT_FAILED = 1  # training cannot go on (non-finite loss, checkpoint not writable)
+EXIT_INTERRUPTED = 130  # stopped by SIGINT/SIGTERM (state saved) or aborted by a second signal
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+# --- the command line ----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m capsviz.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--data-dir", default=None, help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR, else ../shared/data)"
+        "--data-dir",
+        default=None,
+        help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR, else data/ or ~/.cache/capsviz)",
     )
     p.add_argument("--out", default="runs/capsnet", help="checkpoint folder (default: runs/capsnet)")
     p.add_argument("--epochs", type=int, default=30, help="total epochs (default: 30)")
@@ -81,7 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--init-from", default=None, help="start from these weights (a checkpoint folder), fresh optimizer: fine-tuning"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.command = portable_command(sys.argv[1:] if argv is None else argv)  # for the model card
+    return args
+
+
+# --- what a run is made of -----------------------------------------------------------------------
 
 
 @dataclass
@@ -95,6 +126,114 @@ class Progress:
     seen: int = 0
     train_time_s: float = 0.0  # wall time spent in training+evaluation, over all sessions
     history: list[dict] = field(default_factory=list)
+
+    def record(self, step: int, loss: float, correct: int, images: int) -> None:
+        """Count one step the weights have taken (before the next safe point reads it)."""
+        self.batch = step + 1
+        self.loss_sum += loss * images
+        self.correct += correct
+        self.seen += images
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place in the run: its rank among ``world`` processes, and its device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def say(self, *args: Any, **kwargs: Any) -> None:
+        if self.main:  # one voice per run
+            print(*args, **kwargs)
+
+
+@dataclass
+class Data:
+    train: MNISTSplit
+    test: MNISTSplit
+    redrawn: MNISTSplit | None  # the training digits' redrawn twins (--redrawn)
+    sampler: DistributedSampler[int]
+    steps_per_epoch: int
+
+
+@dataclass
+class Training:
+    """What training updates; its state (and the epoch's generator) is what --resume restores."""
+
+    args: argparse.Namespace
+    procs: Processes
+    model: CapsNet
+    ddp_model: torch.nn.Module  # the model itself unless under DDP
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    progress: Progress = field(default_factory=Progress)
+    gen: torch.Generator = field(default_factory=torch.Generator)  # augmentation, this epoch
+    steps_this_run: int = 0
+    t_mark: float = field(default_factory=time.perf_counter)
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.args.out)
+
+    def clock(self) -> None:
+        """Add the wall time since the last call to the run's training time."""
+        now = time.perf_counter()
+        self.progress.train_time_s += now - self.t_mark
+        self.t_mark = now
+
+
+@dataclass
+class EpochRun:
+    stop: str | None  # why the epoch ended early ("signal", "max-steps"); None when it finished
+    seconds: float = 0.0
+    images: int = 0
+
+
+class TrainingFailed(RuntimeError):
+    """Training cannot go on (non-finite loss, checkpoint not writable); the last checkpoint is kept."""
+
+
+class StopRequest:
+    """SIGINT and SIGTERM only ask training to stop: the loop reads the flag at its safe points
+    (after a step is fully recorded, never inside a step or a checkpoint write). A second signal
+    aborts at once, except under torchrun, whose agent forwards the signal it got (its SIGKILL,
+    30 s later, is the hard stop there)."""
+
+    def __init__(self, announce: bool) -> None:
+        self.requested = False
+        self.announce = announce
+        self.abort_on_repeat = "TORCHELASTIC_RUN_ID" not in os.environ
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested and self.abort_on_repeat:
+            raise KeyboardInterrupt
+        if not self.requested and self.announce:  # os.write: print() is not safe in a handler
+            os.write(2, b"\nStopping after this step to save the training state (Ctrl-C again aborts) ...\n")
+        self.requested = True
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+            yield self
+            return
+        previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+# --- small pieces --------------------------------------------------------------------------------
 
 
 def pick_device(name: str) -> torch.device:
@@ -132,11 +271,6 @@ def train_step(model, optimizer, x, y, precision: str) -> tuple[float, int]:
     return loss.item(), int((out.lengths.argmax(1) == y).sum())
 
 
-def _epoch_generator(seed: int, epoch: int, rank: int) -> torch.Generator:
-    # Augmentation randomness is a function of (seed, epoch, rank): resuming reproduces it.
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 1009 + rank)
-
-
 def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
     """Give loaded moment buffers their parameter's memory layout (channels-last convs): the
     fused Adam kernel walks parameter and state storage in lockstep."""
@@ -155,243 +289,380 @@ def load_redrawn(path: str, train_set: MNISTSplit) -> MNISTSplit:
         with np.load(path) as f:
             images, labels = f["images"], f["labels"]
     except (OSError, KeyError, ValueError) as exc:
-        raise ValueError(
+        raise UserInputError(
             f"cannot read the redrawn training digits {path} ({exc}); make them with "
             f"python -m capsviz.redrawn_mnist --make-bank {path}"
         ) from exc
     if images.shape != tuple(train_set.images.shape) or not np.array_equal(labels, train_set.labels.numpy()):
-        raise ValueError(f"{path} does not match this MNIST training set; remake it with --make-bank")
+        raise UserInputError(f"{path} does not match this MNIST training set; remake it with --make-bank")
     return MNISTSplit(images=torch.from_numpy(images), labels=train_set.labels)
 
 
-class Interrupted(Exception):
-    pass
+def agree(procs: Processes, *flags: bool) -> list[bool]:
+    """Under DDP every rank must stop at the same step: a flag raised on any rank holds on all."""
+    if not procs.distributed:
+        return list(flags)
+    votes = torch.tensor(flags, dtype=torch.int32, device=procs.device)
+    dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in votes.tolist()]
 
 
-def _raise_interrupt(signum, frame):  # SIGTERM behaves like Ctrl-C: save and exit
-    raise KeyboardInterrupt
-
-
-def run(args: argparse.Namespace) -> int:
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = pick_device(args.device)
-    if distributed:
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    main_proc = rank == 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    say = print if main_proc else (lambda *a, **k: None)
-    out_dir = Path(args.out)
-    state_path = out_dir / ckpt.TRAIN_STATE
-
-    saved_meta = saved_tensors = None
-    if args.resume:
-        if not state_path.is_file():
-            say(f"No training state at {state_path}; starting a new run.")
-        else:
-            saved_tensors, saved_meta = ckpt.read_train_state(state_path)
-            for k in RECIPE:  # a resumed run keeps its recipe
-                setattr(args, k, saved_meta["args"].get(k, getattr(args, k)))
-
-    torch.manual_seed(args.seed)
+@contextmanager
+def writing(out_dir: Path) -> Iterator[None]:
+    """A checkpoint that cannot be written (full disk, no permission) stops the run with a message."""
     try:
-        train_set = load_mnist(train=True, data_dir=args.data_dir)
-        test_set = load_mnist(train=False, data_dir=args.data_dir)
-    except DataNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    redrawn = None
-    if args.redrawn:
-        try:
-            redrawn = load_redrawn(args.redrawn, train_set)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        yield
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as SafetensorError
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "os error 28" in str(exc)
+        raise TrainingFailed(
+            f"cannot write the checkpoint in {out_dir} ({'disk full: ' if full else ''}{exc}); the previous "
+            f"checkpoint there is intact. {'Free some space' if full else 'Fix the folder'}, then continue "
+            "with --resume."
+        ) from exc
+
+
+# --- setting up ----------------------------------------------------------------------------------
+
+
+def init_processes(device_name: str) -> Processes:
+    """Join torchrun's process group when there is one (nccl on CUDA, gloo on the CPU)."""
+    device = pick_device(device_name)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Processes(rank=0, world=1, device=device)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Processes(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
+
+
+def read_resume_state(args: argparse.Namespace, procs: Processes) -> tuple[dict, dict, Path] | None:
+    """The state --resume continues from (None: start afresh); the run keeps its saved recipe."""
+    path = Path(args.out) / ckpt.TRAIN_STATE
+    if not args.resume:
+        return None
+    if not path.is_file():
+        procs.say(f"No training state at {path}; starting a new run.")
+        return None
+    tensors, meta = ckpt.read_train_state(path)  # CheckpointError for a file that is not one
+    for k in RECIPE:
+        setattr(args, k, meta["args"].get(k, getattr(args, k)))
+    return tensors, meta, path
+
+
+def load_data(args: argparse.Namespace, procs: Processes) -> Data:
+    train_set = load_mnist(train=True, data_dir=args.data_dir)
+    test_set = load_mnist(train=False, data_dir=args.data_dir)
+    redrawn = load_redrawn(args.redrawn, train_set) if args.redrawn else None
     if args.limit_train:
         train_set.images, train_set.labels = train_set.images[: args.limit_train], train_set.labels[: args.limit_train]
     if args.limit_test:
         test_set.images, test_set.labels = test_set.images[: args.limit_test], test_set.labels[: args.limit_test]
-
-    cfg = CapsNetConfig(routing_iterations=args.routing_iterations)
-    model = CapsNet(cfg).to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=device.type in ("cpu", "cuda"))
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
-    progress = Progress()
-    if args.init_from and saved_meta is None:
-        try:
-            model.load_state_dict(ckpt.load_model(args.init_from).state_dict())
-        except ckpt.CheckpointError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        say(f"Starting from the weights in {args.init_from}.")
-    if saved_meta is not None:
-        optimizer.load_state_dict(ckpt.optimizer_state(saved_tensors, saved_meta))
-        _match_param_layout(optimizer)
-        model.load_state_dict({k[len("model.") :]: v for k, v in saved_tensors.items() if k.startswith("model.")})
-        scheduler.load_state_dict(saved_meta["scheduler"])
-        torch.set_rng_state(saved_tensors["rng.torch"])
-        progress = Progress(**saved_meta["progress"])
-        say(f"Resuming {out_dir} at epoch {progress.epoch + 1}, batch {progress.batch}.")
-    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
-
-    sampler = DistributedSampler(
-        range(len(train_set)), num_replicas=world, rank=rank, shuffle=True, seed=args.seed, drop_last=True
+    indices = cast("Dataset[int]", range(len(train_set)))  # the sampler needs only a length
+    sampler: DistributedSampler[int] = DistributedSampler(
+        indices, num_replicas=procs.world, rank=procs.rank, shuffle=True, seed=args.seed, drop_last=True
     )
-    steps_per_epoch = len(sampler) // args.batch_size
-    card_base = {
+    return Data(train_set, test_set, redrawn, sampler, steps_per_epoch=len(sampler) // args.batch_size)
+
+
+def build_training(args: argparse.Namespace, procs: Processes, state: tuple[dict, dict, Path] | None) -> Training:
+    """Model, optimizer and schedule: new, fine-tuned from --init-from, or restored for --resume."""
+    model = CapsNet(CapsNetConfig(routing_iterations=args.routing_iterations))
+    model = model.to(procs.device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=procs.device.type in ("cpu", "cuda"))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
+    t = Training(args, procs, model, model, optimizer, scheduler)
+    if state is not None:
+        restore(t, *state)
+        procs.say(f"Resuming {t.out_dir} at epoch {t.progress.epoch + 1}, batch {t.progress.batch}.")
+    elif args.init_from:
+        model.load_state_dict(ckpt.load_model(args.init_from).state_dict())
+        procs.say(f"Starting from the weights in {args.init_from}.")
+    if procs.distributed:
+        t.ddp_model = torch.nn.parallel.DistributedDataParallel(model)
+    return t
+
+
+def restore(t: Training, tensors: dict[str, torch.Tensor], meta: dict[str, Any], path: Path) -> None:
+    """Put a saved training state back, refusing one that was made for another model."""
+    config = json.loads(json.dumps(t.model.cfg.to_dict()))  # as the state stores it (lists, not tuples)
+    saved = meta.get("config", config)  # states from before the config was saved: the shapes decide
+    saved = saved if isinstance(saved, dict) else {}
+    weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    differences = [f"{k} {saved.get(k)!r} there, {v!r} here" for k, v in config.items() if saved.get(k) != v]
+    problem = ", ".join(differences) or ckpt.mismatch(weights, t.model.state_dict())
+    if problem:
+        raise ckpt.CheckpointError(
+            f"Training state {path} was made for another model ({problem}); --resume cannot continue it. "
+            "Start a new run without --resume, or give another --out."
+        )
+    try:
+        t.optimizer.load_state_dict(ckpt.optimizer_state(tensors, meta))
+        t.scheduler.load_state_dict(meta["scheduler"])
+        t.progress = Progress(**meta["progress"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ckpt.CheckpointError(f"Training state {path} is damaged ({exc}); start a new run.") from exc
+    _match_param_layout(t.optimizer)
+    t.model.load_state_dict(weights)
+    torch.set_rng_state(tensors["rng.torch"])
+    t.gen.set_state(tensors["rng.epoch"])  # carries on mid-epoch; a new epoch makes its own
+
+
+def model_card_base(t: Training, data: Data) -> dict[str, Any]:
+    """The card's fields that hold for the whole run; no paths: the card travels with the weights."""
+    cfg = t.model.cfg
+    return {
         "model": "CapsNet (Sabour, Frosst & Hinton 2017), 3-layer with reconstruction decoder",
         "architecture": cfg.to_dict(),
         "routing_iterations": cfg.routing_iterations,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "data": {"dataset": "MNIST", "train_images": len(train_set), "test_images": len(test_set)},
+        "parameters": sum(p.numel() for p in t.model.parameters()),
+        "data": {
+            "dataset": "MNIST",
+            "train_images": len(data.train),
+            "test_images": len(data.test),
+            "sha256": data_checksums(t.args.data_dir),
+        },
     }
-    if main_proc:
-        card_base["data"]["sha256"] = data_checksums(args.data_dir)
-        card_base["data"]["data_dir"] = str(resolve_data_dir(args.data_dir))
-
-    def save_state(gen_state: torch.Tensor) -> None:
-        if not main_proc:
-            return
-        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-        tensors["rng.torch"] = torch.get_rng_state()
-        tensors["rng.epoch"] = gen_state
-        meta = {"args": vars(args), "scheduler": scheduler.state_dict(), "progress": progress.__dict__}
-        ckpt.save_train_state(state_path, optimizer, tensors, meta)
-
-    prev = signal.signal(signal.SIGTERM, _raise_interrupt) if main_proc else None
-    steps_this_run = 0
-    gen = _epoch_generator(args.seed, progress.epoch, rank)
-    t_mark = time.perf_counter()
-    try:
-        while progress.epoch < args.epochs:
-            epoch = progress.epoch
-            sampler.set_epoch(epoch)
-            order = torch.tensor(list(sampler), dtype=torch.long)
-            gen = _epoch_generator(args.seed, epoch, rank)
-            if saved_meta is not None and progress.batch > 0:  # resuming mid-epoch
-                # Only rank 0 saves its generator: under DDP the other ranks' augmentation for the
-                # rest of this one epoch then differs from an uninterrupted run (still random).
-                gen.set_state(saved_tensors["rng.epoch"])
-            saved_meta = saved_tensors = None
-            model.train()
-            lr = optimizer.param_groups[0]["lr"]
-            bar = tqdm(
-                range(progress.batch, steps_per_epoch),
-                initial=progress.batch,
-                total=steps_per_epoch,
-                desc=f"epoch {epoch + 1}/{args.epochs}",
-                disable=not main_proc or args.no_progress,
-                dynamic_ncols=True,
-                leave=True,
-            )
-            t_epoch = time.perf_counter()
-            images_this_epoch = 0
-            for step in bar:
-                if args.max_steps and steps_this_run >= args.max_steps:
-                    raise Interrupted
-                idx = order[step * args.batch_size : (step + 1) * args.batch_size]
-                x, y = train_set.batch(idx)
-                if redrawn is not None:
-                    x = swap_in(x, redrawn.batch(idx)[0], args.redrawn_p, gen)
-                x = augment(x.to(device), args.augment, gen, labels=y).contiguous(memory_format=torch.channels_last)
-                loss, correct = train_step(ddp_model, optimizer, x, y.to(device), args.precision)
-                progress.batch = step + 1
-                progress.loss_sum += loss * len(y)
-                progress.correct += correct
-                progress.seen += len(y)
-                images_this_epoch += len(y)
-                steps_this_run += 1
-                if step % 10 == 0:
-                    bar.set_postfix(
-                        loss=f"{progress.loss_sum / progress.seen:.4f}",
-                        acc=f"{100 * progress.correct / progress.seen:.2f}%",
-                        lr=f"{lr:.2e}",
-                    )
-            train_s = time.perf_counter() - t_epoch
-            bar.close()
-            if main_proc:
-                ev = evaluate(model, test_set, precision=args.precision, device=device)
-            scheduler.step()
-            now = time.perf_counter()
-            progress.train_time_s += now - t_mark
-            t_mark = now
-            row = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": round(progress.loss_sum / max(progress.seen, 1), 5),
-                "train_accuracy": round(100 * progress.correct / max(progress.seen, 1), 3),
-                "images_per_s": round(images_this_epoch * world / train_s, 1) if train_s > 0 else None,
-            }
-            progress.epoch, progress.batch, progress.loss_sum, progress.correct, progress.seen = epoch + 1, 0, 0.0, 0, 0
-            if main_proc:
-                row.update(
-                    test_loss=round(ev.loss, 5),
-                    test_accuracy=round(ev.accuracy, 3),
-                    wall_time_s=round(progress.train_time_s, 1),
-                )
-                progress.history.append(row)
-                save_state(gen.get_state())
-                ckpt.save_weights(model, out_dir)
-                card = dict(
-                    card_base,
-                    epochs=progress.epoch,
-                    test_accuracy=round(ev.accuracy, 2),
-                    test_errors=ev.errors,
-                    per_class_accuracy=ev.per_class,
-                    test_misclassified=ev.misclassified,
-                    test_loss=round(ev.loss, 5),
-                    training=training_info(args, device, world, progress),
-                )
-                ckpt.write_card(out_dir, card)
-                ckpt.atomic_write_text(out_dir / ckpt.METRICS, "".join(json.dumps(r) + "\n" for r in progress.history))
-                say(
-                    f"epoch {epoch + 1}: test accuracy {ev.accuracy:.2f}% ({ev.errors} errors), "
-                    f"train {row['train_accuracy']:.2f}%, {row['images_per_s']} images/s"
-                )
-            if distributed:
-                dist.barrier()
-        if main_proc:
-            say("Measuring accuracy with 1-5 routing iterations ...")
-            card = ckpt.read_card(out_dir)
-            card["accuracy_by_routing_iterations"] = routing_sweep(
-                model, test_set, precision=args.precision, device=device
-            )
-            ckpt.write_card(out_dir, card)
-            say(json.dumps(card["accuracy_by_routing_iterations"]))
-    except (KeyboardInterrupt, Interrupted) as exc:
-        progress.train_time_s += time.perf_counter() - t_mark
-        save_state(gen.get_state())
-        say(
-            f"\n{'Interrupted' if isinstance(exc, KeyboardInterrupt) else 'Stopped after --max-steps'}: "
-            f"state saved at epoch {progress.epoch + 1}, batch {progress.batch}. Continue with --resume."
-        )
-        return 130 if isinstance(exc, KeyboardInterrupt) else 0
-    finally:
-        if prev is not None:
-            signal.signal(signal.SIGTERM, prev)
-        if distributed:
-            dist.destroy_process_group()
-    return 0
 
 
-def training_info(args, device, world, progress: Progress) -> dict:
+def portable_command(argv: Sequence[str]) -> str:
+    """The command line as the card records it: the paths of this machine become placeholders."""
+    words: list[str] = []
+    hide: str | None = None  # the placeholder for the word after a path flag
+    for word in argv:
+        flag = word.split("=", 1)[0]
+        if hide is not None:
+            words.append(hide)
+            hide = None
+        elif flag in PATH_FLAGS and "=" in word:
+            words.append(f"{flag}={PATH_FLAGS[flag]}")
+        else:
+            words.append(word)
+            hide = PATH_FLAGS.get(word)
+    return " ".join(["python -m capsviz.train", *(shlex.quote(w) for w in words)])
+
+
+def training_info(args: argparse.Namespace, device: torch.device, world: int, progress: Progress) -> dict:
+    """How the run was made, for the card; file names only, no paths (the card travels)."""
+    recipe = {k: getattr(args, k) for k in RECIPE}
+    recipe["redrawn"] = args.redrawn and Path(args.redrawn).name
     return {
-        "command": "python -m capsviz.train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        **{k: getattr(args, k) for k in RECIPE},
+        "command": getattr(args, "command", None) or portable_command(sys.argv[1:]),
+        **recipe,
         "epochs": progress.epoch,
         "wall_time_s": round(progress.train_time_s, 1),
         "hardware": hardware(device, world),
         "optimizer": "Adam, learning rate x lr_decay after each epoch",
-        "init_from": args.init_from,
+        "init_from": args.init_from and Path(args.init_from).name,
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run(parse_args(argv))
+# --- training ------------------------------------------------------------------------------------
+
+
+def training_batch(t: Training, data: Data, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sampled images, redrawn twins swapped in and augmented, on the device, channels-last."""
+    x, y = data.train.batch(idx)
+    if data.redrawn is not None:
+        x = swap_in(x, data.redrawn.batch(idx)[0], t.args.redrawn_p, t.gen)
+    x = augment(x.to(t.procs.device), t.args.augment, t.gen, labels=y)
+    return x.contiguous(memory_format=torch.channels_last), y.to(t.procs.device)
+
+
+def train_one_epoch(t: Training, data: Data, stop: StopRequest) -> EpochRun:
+    """Train from the recorded batch to the epoch's end, or to the first safe point where a stop
+    is due; the progress always describes exactly the steps applied to the weights."""
+    args, p = t.args, t.progress
+    data.sampler.set_epoch(p.epoch)
+    order = torch.tensor(list(data.sampler), dtype=torch.long)
+    if p.batch == 0:  # augmentation randomness is a function of (seed, epoch, rank): resumable
+        t.gen = torch.Generator().manual_seed(args.seed * 1_000_003 + p.epoch * 1009 + t.procs.rank)
+    t.model.train()
+    lr = t.optimizer.param_groups[0]["lr"]
+    steps = range(p.batch, data.steps_per_epoch)
+    hide = not t.procs.main or args.no_progress
+    desc = f"epoch {p.epoch + 1}/{args.epochs}"
+    bar = tqdm(steps, initial=p.batch, total=data.steps_per_epoch, desc=desc, disable=hide, dynamic_ncols=True)
+    run, start = EpochRun(stop=None), time.perf_counter()
+    for step in bar:
+        if args.max_steps and t.steps_this_run >= args.max_steps:
+            run.stop = "max-steps"
+            break
+        x, y = training_batch(t, data, order[step * args.batch_size : (step + 1) * args.batch_size])
+        loss, correct = train_step(t.ddp_model, t.optimizer, x, y, args.precision)
+        p.record(step, loss, correct, len(y))
+        t.steps_this_run, run.images = t.steps_this_run + 1, run.images + len(y)
+        run.stop = after_step(t, stop, loss, step, data.steps_per_epoch)  # the safe point
+        if run.stop:
+            break
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{p.loss_sum / p.seen:.4f}", acc=f"{100 * p.correct / p.seen:.2f}%", lr=f"{lr:.2e}")
+    bar.close()
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def after_step(t: Training, stop: StopRequest, loss: float, step: int, steps_per_epoch: int) -> str | None:
+    """The safe point: the step is applied and recorded. Fail on a non-finite loss (on any rank),
+    else say "signal" when a stop was asked for."""
+    signalled, diverged = agree(t.procs, stop.requested, not math.isfinite(loss))
+    if diverged:
+        raise TrainingFailed(
+            f"the loss became {loss if not math.isfinite(loss) else 'NaN or inf on another process'} at epoch "
+            f"{t.progress.epoch + 1}, batch {step + 1} of {steps_per_epoch}; training stopped without saving, "
+            f"so {t.out_dir} keeps its last good checkpoint. Try a lower --lr, or --precision fp32."
+        )
+    return "signal" if signalled else None
+
+
+def end_epoch(t: Training, data: Data, run: EpochRun) -> Evaluation | None:
+    """Evaluate (rank 0), step the schedule, log the epoch and start the next one's progress."""
+    p = t.progress
+    ev = evaluate(t.model, data.test, precision=t.args.precision, device=t.procs.device) if t.procs.main else None
+    lr = t.optimizer.param_groups[0]["lr"]
+    t.scheduler.step()
+    t.clock()
+    row = {
+        "epoch": p.epoch + 1,
+        "lr": lr,
+        "train_loss": round(p.loss_sum / max(p.seen, 1), 5),
+        "train_accuracy": round(100 * p.correct / max(p.seen, 1), 3),
+        "images_per_s": round(run.images * t.procs.world / run.seconds, 1) if run.seconds > 0 else None,
+    }
+    p.epoch, p.batch, p.loss_sum, p.correct, p.seen = p.epoch + 1, 0, 0.0, 0, 0
+    if ev is not None:
+        row.update(
+            test_loss=round(ev.loss, 5), test_accuracy=round(ev.accuracy, 3), wall_time_s=round(p.train_time_s, 1)
+        )
+        p.history.append(row)
+        t.procs.say(
+            f"epoch {row['epoch']}: test accuracy {ev.accuracy:.2f}% ({ev.errors} errors), "
+            f"train {row['train_accuracy']:.2f}%, {row['images_per_s']} images/s"
+        )
+    return ev
+
+
+def save_state(t: Training) -> None:
+    """Write the training state --resume continues from (rank 0 only; the ranks agree on it)."""
+    if not t.procs.main:
+        return
+    if not all(bool(torch.isfinite(w).all()) for w in t.model.parameters()):  # never save a diverged model
+        raise TrainingFailed(f"the weights hold NaN or inf; {t.out_dir} keeps its last good checkpoint.")
+    tensors = {f"model.{k}": v for k, v in t.model.state_dict().items()}
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.epoch"] = t.gen.get_state()
+    meta = {
+        "args": vars(t.args),
+        "config": t.model.cfg.to_dict(),
+        "scheduler": t.scheduler.state_dict(),
+        "progress": t.progress.__dict__,
+    }
+    ckpt.save_train_state(t.out_dir / ckpt.TRAIN_STATE, t.optimizer, tensors, meta)
+
+
+def save_checkpoint(t: Training, ev: Evaluation, card_base: dict[str, Any]) -> None:
+    """The epoch's weights, card, metrics and training state, replaced together; the state goes
+    last because --resume trusts it."""
+    card = dict(
+        card_base,
+        epochs=t.progress.epoch,
+        test_accuracy=round(ev.accuracy, 2),
+        test_errors=ev.errors,
+        per_class_accuracy=ev.per_class,
+        test_misclassified=ev.misclassified,
+        test_loss=round(ev.loss, 5),
+        training=training_info(t.args, t.procs.device, t.procs.world, t.progress),
+    )
+    metrics = "".join(json.dumps(row) + "\n" for row in t.progress.history)
+    with writing(t.out_dir), ckpt.write_together():
+        ckpt.save_weights(t.model, t.out_dir)
+        ckpt.write_card(t.out_dir, card)
+        ckpt.atomic_write_text(t.out_dir / ckpt.METRICS, metrics)
+        save_state(t)
+
+
+def fit(t: Training, data: Data, stop: StopRequest, card_base: dict[str, Any]) -> str | None:
+    """Run the remaining epochs; returns why training stopped early ("signal", "max-steps") or None."""
+    while t.progress.epoch < t.args.epochs:
+        if agree(t.procs, stop.requested)[0]:  # asked during the last evaluation or checkpoint write
+            return "signal"
+        run = train_one_epoch(t, data, stop)
+        if run.stop:
+            return run.stop
+        ev = end_epoch(t, data, run)
+        if ev is not None:
+            save_checkpoint(t, ev, card_base)
+        if t.procs.distributed:
+            dist.barrier()
+    return None
+
+
+def save_and_stop(t: Training, why: str) -> int:
+    """At a safe point: save the state and say how to continue."""
+    t.clock()
+    with writing(t.out_dir):
+        save_state(t)
+    p = t.progress
+    at = f"epoch {p.epoch + 1}, batch {p.batch}" if p.epoch < t.args.epochs else "the end (routing sweep to do)"
+    what = "Interrupted" if why == "signal" else "Stopped after --max-steps"
+    t.procs.say(f"\n{what}: state saved at {at}. Continue with --resume.")
+    return EXIT_INTERRUPTED if why == "signal" else 0
+
+
+def measure_routing(t: Training, data: Data, stop: StopRequest) -> bool:
+    """Rank 0, once training is done: accuracy with 1-5 routing iterations, into the card.
+    Returns False when a stop was asked for first (the card stays without it)."""
+    t.procs.say("Measuring accuracy with 1-5 routing iterations ...")
+    sweep: dict[str, float] = {}
+    for r in (1, 2, 3, 4, 5):
+        if stop.requested:  # each pass is a full evaluation: do not make Ctrl-C wait for all five
+            return False
+        sweep |= routing_sweep(t.model, data.test, iterations=(r,), precision=t.args.precision, device=t.procs.device)
+    card = ckpt.read_card(t.out_dir)
+    card["accuracy_by_routing_iterations"] = sweep
+    with writing(t.out_dir):
+        ckpt.write_card(t.out_dir, card)
+    t.procs.say(json.dumps(sweep))
+    return True
+
+
+def train(args: argparse.Namespace, procs: Processes, stop: StopRequest) -> int:
+    """Set up (or resume) the run, train the remaining epochs, then measure routing."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    state = read_resume_state(args, procs)
+    torch.manual_seed(args.seed)
+    data = load_data(args, procs)
+    t = build_training(args, procs, state)
+    card_base = model_card_base(t, data) if procs.main else {}
+    if state is None:
+        procs.say(f"Training {t.out_dir}: {args.epochs} epochs of {data.steps_per_epoch} steps.")
+    why = fit(t, data, stop, card_base)
+    if why:
+        return save_and_stop(t, why)
+    if procs.main and not measure_routing(t, data, stop):
+        return save_and_stop(t, "signal")
+    return 0
+
+
+@exit_on_user_error
+def main(argv: Sequence[str] | argparse.Namespace | None = None) -> int:
+    """The training program; takes the command line (or parsed args) and returns the exit status."""
+    args = argv if isinstance(argv, argparse.Namespace) else parse_args(argv)
+    with StopRequest(announce=os.environ.get("RANK", "0") == "0").installed() as stop:
+        procs = init_processes(args.device)
+        try:
+            return train(args, procs, stop)
+        except TrainingFailed as exc:
+            if procs.main:
+                print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except KeyboardInterrupt:  # a second signal: abort, keeping the last checkpoint saved
+            procs.say(f"\nAborted: {args.out} holds the last checkpoint saved. Continue with --resume.")
+            return EXIT_INTERRUPTED
+        finally:
+            if procs.distributed:
+                dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -119,3 +119,44 @@ def test_redrawn_mnist_cli_without_checkpoint_says_how_to_train(tmp_path, capsys
 
     assert main(["--checkpoint", str(tmp_path / "nowhere"), "--limit", "10"]) == 2
     assert "python -m capsviz.train" in capsys.readouterr().err
+
+
+def test_every_cli_turns_a_user_error_into_a_message_and_status_2(capsys):
+    from capsviz.cli import UserInputError, exit_on_user_error
+
+    for exc in (
+        DataNotFoundError("MNIST not found in /x; set CAPSVIZ_DATA_DIR"),
+        ckpt.CheckpointError("No checkpoint at /x"),
+        UserInputError("cannot read bank.npz"),
+    ):
+
+        @exit_on_user_error
+        def main(argv=None, exc=exc):
+            raise exc
+
+        assert main([]) == 2
+        assert capsys.readouterr().err == f"error: {exc}\n"
+
+    @exit_on_user_error
+    def buggy(argv=None):
+        raise ValueError("a bug, not the user's doing")
+
+    with pytest.raises(ValueError, match="a bug"):  # anything else keeps its traceback
+        buggy([])
+
+
+def test_drawn_digits_cli_without_checkpoint_says_how_to_train(tmp_path, capsys):
+    from capsviz.drawn_digits import main
+
+    assert main(["--checkpoint", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: No checkpoint") and "python -m capsviz.train" in err
+
+
+def test_evaluate_cli_without_data_names_the_setting(tmp_path, monkeypatch, capsys):
+    from capsviz.evaluate import main
+
+    monkeypatch.setattr("torchvision.datasets.MNIST.download", lambda self: (_ for _ in ()).throw(OSError("offline")))
+    assert main(["--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: MNIST not found") and "CAPSVIZ_DATA_DIR" in err and "Traceback" not in err
