@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import platform
 import resource
 import statistics
 import sys
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model
+from capsviz.data import MNIST_SIDE
 from capsviz.inspection import reconstruct, trace_image
 from capsviz.model import CapsNet
 from capsviz.train import train_step
@@ -37,7 +38,7 @@ def train_throughput(precision: str, batch_size: int, steps: int, warmup: int, s
     torch.manual_seed(seed)
     model = CapsNet().to(memory_format=torch.channels_last).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-    x = torch.rand(batch_size, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    x = torch.rand(batch_size, 1, MNIST_SIDE, MNIST_SIDE).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch_size,))
     for _ in range(warmup):
         train_step(model, opt, x, y, precision)
@@ -81,72 +82,18 @@ def short_training(data_dir: str | None, train_images: int, epochs: int, precisi
     return round(evaluate(model, test).accuracy, 2)
 
 
-def app_timings(drawings: int = 8, slider_moves: int = 8) -> dict[str, float]:
-    """Server time of whole-script runs of the app (streamlit's AppTest, in this process) with the
-    shipped checkpoint: a new drawing (nothing cached for it: trace, figures, pose panel) and a
-    pose-slider move. AppTest reruns the whole script where a browser session reruns only the pose
-    fragment, so the slider figure is an upper bound."""
-    import base64
-    import io
-    from pathlib import Path
-
-    from PIL import Image
-    from streamlit.testing.v1 import AppTest
-
-    from capsviz.drawn_digits import render, variants
-
-    # AppTest runs the script in this thread: streamlit warns on every cached call that there is no
-    # browser session, which would bury the table.
-    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
-    app = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-    at = AppTest.from_file(app, default_timeout=120)
-    at.run()
-
-    def url(rgba: np.ndarray) -> str:
-        buf = io.BytesIO()
-        Image.fromarray(rgba).save(buf, format="PNG")
-        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-    pool = iter(variants(seed=123, n_per_digit=3 * drawings + 1))
-
-    def draw_next() -> float:
-        at.session_state["canvas_0"] = {
-            "drawing": {"raw": {"objects": []}, "data": url(render(next(pool)))},
-            "backgroundFit": None,
-        }
-        t0 = time.perf_counter()
-        at.run()
-        return 1000 * (time.perf_counter() - t0)
-
-    draw_next()  # warms up the page's own caches; the tabs exist once there is a drawing
-    tab_labels = [t.label for t in at.tabs]
-    # A new drawing with each tab open: tabs run lazily, so each costs what its panel costs.
-    stroke_ms: dict[str, list[float]] = {}
-    for label in reversed(tab_labels):  # the first tab (pose) last: the slider timings below need it open
-        at.session_state["tab"] = label
-        at.run()  # opens the tab (and warms its caches) on the current drawing
-        stroke_ms[label] = [draw_next() for _ in range(drawings)]
-    slider_ms = []
-    for k in range(slider_moves + 1):
-        (dim,) = [s for s in at.slider if s.label == "Dimension 1"]
-        dim.set_value(round(dim.min + (dim.max - dim.min) * (k % 5) / 5, 2))
-        t0 = time.perf_counter()
-        at.run()
-        if k:
-            slider_ms.append(1000 * (time.perf_counter() - t0))
-    pose = stroke_ms[tab_labels[0]]
-    out = {
-        "app_new_drawing_ms_p50": round(_percentile(pose, 50), 1),
-        "app_new_drawing_ms_p95": round(_percentile(pose, 95), 1),
-        "app_pose_slider_ms_p50": round(_percentile(slider_ms, 50), 1),
-    }
-    for label in tab_labels[1:]:
-        name = label.split()[-1].lower()  # ":material/hub: Routing" -> "routing"
-        out[f"app_new_drawing_{name}_tab_ms_p50"] = round(_percentile(stroke_ms[label], 50), 1)
-    return out
+def cpu_name() -> str:
+    """The CPU's model name, as lscpu prints it: every speed figure is reported beside it."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m capsviz.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -162,28 +109,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-images", type=int, default=10_000)
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--app", action="store_true", help="also time the app's reruns (drawing, pose slider)")
+    p.add_argument("--app", action="store_true", help="also time the app's reruns (drawing, pose edit)")
+    p.add_argument("--browser", action="store_true", help="also measure the page in headless chromium")
+    p.add_argument("--skip-training", action="store_true", help="leave out the training-throughput rows")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return p.parse_args(argv)
 
-    res: dict[str, object] = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "batch_size": args.batch_size,
-    }
+
+Rows = list[tuple[str, object]]
+
+
+def training_section(args: argparse.Namespace, res: dict) -> Rows:
     res["train_images_per_s_bf16"] = round(train_throughput("bf16", args.batch_size, args.steps, 3), 1)
     res["train_images_per_s_fp32"] = round(train_throughput("fp32", args.batch_size, max(5, args.steps // 2), 2), 1)
     res["train_images_per_s"] = res["train_images_per_s_bf16"]  # bf16 is the training default
+    return [
+        ("training, bf16 autocast (images/s)", res["train_images_per_s_bf16"]),
+        ("training, fp32 (images/s)", res["train_images_per_s_fp32"]),
+    ]
 
+
+def inference_section(args: argparse.Namespace, res: dict) -> Rows:
     try:
         model = load_model(args.checkpoint)
         res["inference_weights"] = "checkpoint"
     except CheckpointError:
         model = CapsNet().eval()
         res["inference_weights"] = "random (no checkpoint)"
-    image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+    image = np.random.default_rng(0).random((MNIST_SIDE, MNIST_SIDE), dtype=np.float32)
     traces = latency_ms(lambda: trace_image(model, image), args.repeats)
     poses = trace_image(model, image).poses
     decodes = latency_ms(lambda: reconstruct(model, poses, 3), args.repeats)
@@ -191,25 +144,36 @@ def main(argv: list[str] | None = None) -> int:
     res["trace_ms_p95"] = round(_percentile(traces, 95), 2)
     res["decoder_ms_p50"] = round(_percentile(decodes, 50), 3)
     res["decoder_ms_p95"] = round(_percentile(decodes, 95), 3)
-    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    rows = [
-        ("training, bf16 autocast (images/s)", res["train_images_per_s_bf16"]),
-        ("training, fp32 (images/s)", res["train_images_per_s_fp32"]),
+    return [
         ("single image + full routing trace, p50 (ms)", res["trace_ms_p50"]),
         ("single image + full routing trace, p95 (ms)", res["trace_ms_p95"]),
         ("decoder only, p50 (ms)", res["decoder_ms_p50"]),
-        ("peak memory, RSS (MB)", res["peak_rss_mb"]),
     ]
-    if args.app:
-        res.update(app_timings())
-        rows += [
-            ("app: new drawing, whole rerun, p50 (ms)", res["app_new_drawing_ms_p50"]),
-            ("app: new drawing, whole rerun, p95 (ms)", res["app_new_drawing_ms_p95"]),
-            ("app: new drawing, routing tab open, p50 (ms)", res["app_new_drawing_routing_tab_ms_p50"]),
-            ("app: new drawing, equivariance tab open, p50 (ms)", res["app_new_drawing_equivariance_tab_ms_p50"]),
-            ("app: pose slider, whole rerun, p50 (ms)", res["app_pose_slider_ms_p50"]),
-        ]
-    # Each comparison: (result key, table label, precision, augmentation) of one short training run.
+
+
+def app_section(args: argparse.Namespace, res: dict) -> Rows:
+    from capsviz.app.timing import app_timings  # streamlit lives in capsviz.app only
+
+    res.update(app_timings())
+    return [
+        ("app: new drawing, whole rerun, p50 (ms)", res["app_new_drawing_ms_p50"]),
+        ("app: new drawing, whole rerun, p95 (ms)", res["app_new_drawing_ms_p95"]),
+        ("app: new drawing, routing tab open, p50 (ms)", res["app_new_drawing_routing_tab_ms_p50"]),
+        ("app: new drawing, equivariance tab open, p50 (ms)", res["app_new_drawing_equivariance_tab_ms_p50"]),
+        ("app: pose edit released, whole rerun, p50 (ms)", res["app_pose_slider_ms_p50"]),
+    ]
+
+
+def browser_section(args: argparse.Namespace, res: dict) -> Rows:
+    from capsviz.bench_browser import format_rows, run_browser_bench
+
+    browser = run_browser_bench()
+    res["browser"] = browser
+    return format_rows(browser)
+
+
+def comparison_section(args: argparse.Namespace, res: dict) -> Rows:
+    """Short training runs from one seed: (result key, table label, precision, augmentation) each."""
     short = f"{args.epochs} epoch(s) on {args.train_images} training images, seed 0, full test set"
     runs = []
     if args.compare_augment:
@@ -221,11 +185,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare_precision:
         res["precision_comparison"] = short
         runs += [(f"test_accuracy_{p}", f"test accuracy after {p} training (%)", p, "paper") for p in ("fp32", "bf16")]
+    rows: Rows = []
     for key, label, precision, mode in runs:
         res[key] = short_training(args.data_dir, args.train_images, args.epochs, precision, mode)
         rows.append((label, res[key]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    res: dict[str, object] = {
+        "cpu": cpu_name(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "batch_size": args.batch_size,
+    }
+    sections = [
+        (not args.skip_training, training_section),
+        (True, inference_section),
+        (args.app, app_section),
+        (args.browser, browser_section),
+        (args.compare_augment or args.compare_precision, comparison_section),
+    ]
+    rows: Rows = []
+    for wanted, section in sections:
+        if wanted:
+            rows += section(args, res)
+    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    rows.append(("peak memory of this process, RSS (MB)", res["peak_rss_mb"]))
     width = max(len(r[0]) for r in rows)
-    print(f"capsviz benchmark  (torch {torch.__version__}, {res['threads']} threads, batch {args.batch_size})")
+    print(f"capsviz benchmark  ({res['cpu']}, torch {torch.__version__}, {res['threads']} threads)")
     print(f"{'measure':<{width}}  value")
     print(f"{'-' * width}  -------")
     for name, value in rows:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
@@ -47,12 +47,38 @@ from capsviz import checkpoint as ckpt
 from capsviz.augment import MODES, augment, swap_in
 from capsviz.cli import UserInputError, exit_on_user_error
 from capsviz.data import MNISTSplit, data_checksums, load_mnist
-from capsviz.evaluate import Evaluation, autocast_for, evaluate, routing_sweep
+from capsviz.evaluate import Evaluation, autocast_for, evaluate
 from capsviz.losses import capsule_loss
 from capsviz.model import CapsNet, CapsNetConfig
+from capsviz.multimnist import (
+    MULTIMNIST_CONFIG,
+    TEST_PAIRS,
+    MultiMNIST,
+    MultiMNISTSet,
+    PairEvaluation,
+    centred_split,
+    evaluate_pairs,
+    make_test_set,
+    multimnist_train_step,
+)
+from capsviz.routing import MAX_ITERATIONS
+from capsviz.transfer import init_from_mnist
 
 # Hyperparameters a resumed run keeps from the original (the rest may change on --resume).
-RECIPE = ("batch_size", "lr", "lr_decay", "routing_iterations", "augment", "redrawn", "redrawn_p", "precision", "seed")
+RECIPE = (
+    "task",
+    "epoch_images",
+    "batch_size",
+    "lr",
+    "lr_decay",
+    "routing_iterations",
+    "augment",
+    "redrawn",
+    "redrawn_p",
+    "precision",
+    "seed",
+)
+TASKS = ("mnist", "multimnist")  # one digit per image; two overlapping digits (the paper's section 6)
 # Flags whose values are paths on the training machine: the card's command shows these instead.
 PATH_FLAGS = {"--data-dir": "DATA_DIR", "--out": "OUT_DIR", "--init-from": "CHECKPOINT", "--redrawn": "NPZ"}
 EXIT_FAILED = 1  # training cannot go on (non-finite loss, checkpoint not writable)
@@ -60,6 +86,24 @@ EXIT_INTERRUPTED = 130  # stopped by SIGINT/SIGTERM (state saved) or aborted by 
 
 
 # --- the command line ----------------------------------------------------------------------------
+
+
+def add_task_args(p: argparse.ArgumentParser) -> None:
+    """What is trained, and how long an epoch is."""
+    p.add_argument(
+        "--task",
+        choices=TASKS,
+        default="mnist",
+        help="mnist: one digit per image; multimnist: two overlapping digits, 36x36, generated on the fly from "
+        "MNIST, starting from the MNIST weights of --init-from (default: the shipped checkpoint)",
+    )
+    p.add_argument(
+        "--epoch-images",
+        type=int,
+        default=0,
+        help="images per epoch, each epoch a fresh shuffle of the whole training set (default 0: all of it); "
+        "shorter epochs checkpoint and evaluate more often",
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -71,6 +115,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="folder holding MNIST/raw/ (default: $CAPSVIZ_DATA_DIR, else data/ or ~/.cache/capsviz)",
     )
+    add_task_args(p)
     p.add_argument("--out", default="runs/capsnet", help="checkpoint folder (default: runs/capsnet)")
     p.add_argument("--epochs", type=int, default=30, help="total epochs (default: 30)")
     p.add_argument("--batch-size", type=int, default=100, help="images per step and process (default: 100)")
@@ -163,6 +208,8 @@ class Data:
     redrawn: MNISTSplit | None  # the training digits' redrawn twins (--redrawn)
     sampler: DistributedSampler[int]
     steps_per_epoch: int
+    pairs: MultiMNIST | None = None  # --task multimnist: the sampled index is each pair's first digit
+    test_pairs: MultiMNISTSet | None = None
 
 
 @dataclass
@@ -362,12 +409,40 @@ def load_data(args: argparse.Namespace, procs: Processes) -> Data:
     sampler: DistributedSampler[int] = DistributedSampler(
         indices, num_replicas=procs.world, rank=procs.rank, shuffle=True, seed=args.seed, drop_last=True
     )
-    return Data(train_set, test_set, redrawn, sampler, steps_per_epoch=len(sampler) // args.batch_size)
+    per_epoch = min(len(sampler), args.epoch_images or len(sampler))
+    data = Data(train_set, test_set, redrawn, sampler, steps_per_epoch=per_epoch // args.batch_size)
+    if args.task == "multimnist":
+        data.pairs = MultiMNIST(train_set)
+        data.test_pairs = make_test_set(load_mnist(train=False, data_dir=args.data_dir), args.limit_test or TEST_PAIRS)
+    return data
+
+
+def task_config(args: argparse.Namespace) -> CapsNetConfig:
+    base = MULTIMNIST_CONFIG if args.task == "multimnist" else CapsNetConfig()
+    return replace(base, routing_iterations=args.routing_iterations)
+
+
+def build_model(args: argparse.Namespace) -> CapsNet:
+    """A new CapsNet for the task, or one fine-tuned from --init-from; for MultiMNIST, the weights of
+    a model of either size carry over (capsviz.transfer)."""
+    cfg = task_config(args)
+    if args.task == "mnist":
+        model = CapsNet(cfg)
+        if args.init_from:
+            model.load_state_dict(ckpt.load_model(args.init_from).state_dict())
+        return model
+    args.init_from = args.init_from or str(ckpt.DEFAULT_DIR)  # training from scratch is out of a CPU's reach
+    source = ckpt.load_model(args.init_from)
+    if source.cfg.image_size == cfg.image_size:
+        model = CapsNet(cfg)
+        model.load_state_dict(source.state_dict())
+        return model
+    return init_from_mnist(source, cfg)
 
 
 def build_training(args: argparse.Namespace, procs: Processes, state: tuple[dict, dict, Path] | None) -> Training:
     """Model, optimizer and schedule: new, fine-tuned from --init-from, or restored for --resume."""
-    model = CapsNet(CapsNetConfig(routing_iterations=args.routing_iterations))
+    model = CapsNet(task_config(args)) if state is not None else build_model(args)  # restore() loads weights
     model = model.to(procs.device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=procs.device.type in ("cpu", "cuda"))
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
@@ -376,7 +451,6 @@ def build_training(args: argparse.Namespace, procs: Processes, state: tuple[dict
         restore(t, *state)
         procs.say(f"Resuming {t.out_dir} at epoch {t.progress.epoch + 1}, batch {t.progress.batch}.")
     elif args.init_from:
-        model.load_state_dict(ckpt.load_model(args.init_from).state_dict())
         procs.say(f"Starting from the weights in {args.init_from}.")
     if procs.distributed:
         t.ddp_model = torch.nn.parallel.DistributedDataParallel(model)
@@ -411,7 +485,7 @@ def restore(t: Training, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
 def model_card_base(t: Training, data: Data) -> dict[str, Any]:
     """The card's fields that hold for the whole run; no paths: the card travels with the weights."""
     cfg = t.model.cfg
-    return {
+    base: dict[str, Any] = {
         "model": "CapsNet (Sabour, Frosst & Hinton 2017), 3-layer with reconstruction decoder",
         "architecture": cfg.to_dict(),
         "routing_iterations": cfg.routing_iterations,
@@ -423,6 +497,10 @@ def model_card_base(t: Training, data: Data) -> dict[str, Any]:
             "sha256": data_checksums(t.args.data_dir),
         },
     }
+    if data.test_pairs is not None:
+        base["model"] += ", trained on MultiMNIST (two overlapping digits, Sabour et al. 2017, section 6)"
+        base["data"] |= {"dataset": "MultiMNIST, generated from MNIST", "test_pairs": len(data.test_pairs)}
+    return base
 
 
 def portable_command(argv: Sequence[str]) -> str:
@@ -469,6 +547,22 @@ def training_batch(t: Training, data: Data, idx: torch.Tensor) -> tuple[torch.Te
     return x.contiguous(memory_format=torch.channels_last), y.to(t.procs.device)
 
 
+def task_step(t: Training, data: Data, idx: torch.Tensor) -> tuple[float, int, int]:
+    """One optimisation step on the sampled indices: (loss, number right, images)."""
+    if data.pairs is not None:  # each index is a pair's first digit; the generator picks the rest
+        batch = data.pairs.sample(idx, t.gen).to(t.procs.device)
+        return (*multimnist_train_step(t.ddp_model, t.optimizer, batch, t.args.precision), len(batch))
+    x, y = training_batch(t, data, idx)
+    return (*train_step(t.ddp_model, t.optimizer, x, y, t.args.precision), len(y))
+
+
+def task_evaluation(t: Training, data: Data, iterations: int | None = None) -> Evaluation | PairEvaluation:
+    kw = dict(iterations=iterations, precision=t.args.precision, device=t.procs.device)
+    if data.test_pairs is not None:
+        return evaluate_pairs(t.model, data.test_pairs, **kw)
+    return evaluate(t.model, data.test, **kw)
+
+
 def train_one_epoch(t: Training, data: Data, stop: StopRequest) -> EpochRun:
     """Train from the recorded batch to the epoch's end, or to the first safe point where a stop
     is due; the progress always describes exactly the steps applied to the weights."""
@@ -488,10 +582,9 @@ def train_one_epoch(t: Training, data: Data, stop: StopRequest) -> EpochRun:
         if args.max_steps and t.steps_this_run >= args.max_steps:
             run.stop = "max-steps"
             break
-        x, y = training_batch(t, data, order[step * args.batch_size : (step + 1) * args.batch_size])
-        loss, correct = train_step(t.ddp_model, t.optimizer, x, y, args.precision)
-        p.record(step, loss, correct, len(y))
-        t.steps_this_run, run.images = t.steps_this_run + 1, run.images + len(y)
+        loss, correct, n = task_step(t, data, order[step * args.batch_size : (step + 1) * args.batch_size])
+        p.record(step, loss, correct, n)
+        t.steps_this_run, run.images = t.steps_this_run + 1, run.images + n
         run.stop = after_step(t, stop, loss, step, data.steps_per_epoch)  # the safe point
         if run.stop:
             break
@@ -515,10 +608,10 @@ def after_step(t: Training, stop: StopRequest, loss: float, step: int, steps_per
     return "signal" if signalled else None
 
 
-def end_epoch(t: Training, data: Data, run: EpochRun) -> Evaluation | None:
+def end_epoch(t: Training, data: Data, run: EpochRun) -> Evaluation | PairEvaluation | None:
     """Evaluate (rank 0), step the schedule, log the epoch and start the next one's progress."""
     p = t.progress
-    ev = evaluate(t.model, data.test, precision=t.args.precision, device=t.procs.device) if t.procs.main else None
+    ev = task_evaluation(t, data) if t.procs.main else None
     lr = t.optimizer.param_groups[0]["lr"]
     t.scheduler.step()
     t.clock()
@@ -560,7 +653,7 @@ def save_state(t: Training) -> None:
     ckpt.save_train_state(t.out_dir / ckpt.TRAIN_STATE, t.optimizer, tensors, meta)
 
 
-def save_checkpoint(t: Training, ev: Evaluation, card_base: dict[str, Any]) -> None:
+def save_checkpoint(t: Training, ev: Evaluation | PairEvaluation, card_base: dict[str, Any]) -> None:
     """The epoch's weights, card, metrics and training state, replaced together; the state goes
     last because --resume trusts it."""
     card = dict(
@@ -568,11 +661,12 @@ def save_checkpoint(t: Training, ev: Evaluation, card_base: dict[str, Any]) -> N
         epochs=t.progress.epoch,
         test_accuracy=round(ev.accuracy, 2),
         test_errors=ev.errors,
-        per_class_accuracy=ev.per_class,
         test_misclassified=ev.misclassified,
         test_loss=round(ev.loss, 5),
         training=training_info(t.args, t.procs.device, t.procs.world, t.progress),
     )
+    if isinstance(ev, Evaluation):
+        card["per_class_accuracy"] = ev.per_class
     metrics = "".join(json.dumps(row) + "\n" for row in t.progress.history)
     with writing(t.out_dir), ckpt.write_together():
         ckpt.save_weights(t.model, t.out_dir)
@@ -614,12 +708,15 @@ def measure_routing(t: Training, data: Data, stop: StopRequest) -> bool:
     Returns False when a stop was asked for first (the card stays without it)."""
     t.procs.say("Measuring accuracy with 1-5 routing iterations ...")
     sweep: dict[str, float] = {}
-    for r in (1, 2, 3, 4, 5):
+    for r in range(1, MAX_ITERATIONS + 1):
         if stop.requested:  # each pass is a full evaluation: do not make Ctrl-C wait for all five
             return False
-        sweep |= routing_sweep(t.model, data.test, iterations=(r,), precision=t.args.precision, device=t.procs.device)
+        sweep[str(r)] = round(task_evaluation(t, data, iterations=r).accuracy, 2)
     card = ckpt.read_card(t.out_dir)
     card["accuracy_by_routing_iterations"] = sweep
+    if data.test_pairs is not None:  # the same model on single, centred MNIST digits
+        single = evaluate(t.model, centred_split(data.test), precision=t.args.precision, device=t.procs.device)
+        card["mnist_accuracy"] = round(single.accuracy, 2)
     with writing(t.out_dir):
         ckpt.write_card(t.out_dir, card)
     t.procs.say(json.dumps(sweep))

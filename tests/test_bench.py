@@ -25,7 +25,7 @@ def test_bench_json_has_the_documented_keys():
 
 
 def test_app_timings_cover_each_tab_and_the_pose_slider():
-    from capsviz.bench import app_timings
+    from capsviz.app.timing import app_timings
 
     res = app_timings(drawings=1, slider_moves=1)
     for key in (

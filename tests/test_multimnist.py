@@ -321,3 +321,24 @@ def test_micro_batched_step_has_the_whole_batch_gradient(source, model36):
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     for a, b in zip(*grads, strict=True):
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_train_task_multimnist_starts_from_mnist_weights_and_writes_a_pair_card(tmp_path, data_dir):
+    """`python -m capsviz.train --task multimnist`: a 36x36 model from the shipped MNIST weights, short
+    epochs, both-digits-right accuracy by routing iterations and single-digit accuracy in the card."""
+    from capsviz.checkpoint import load_model, read_card
+    from capsviz.train import main
+
+    out = tmp_path / "mm"
+    argv = ["--task", "multimnist", "--out", str(out), "--data-dir", str(data_dir), "--epochs", "1"]
+    argv += ["--epoch-images", "200", "--limit-test", "40", "--threads", "1", "--no-progress", "--lr", "1e-4"]
+    assert main(argv) == 0
+    card = read_card(out)
+    assert card["architecture"]["image_size"] == 36 and card["architecture"]["primary_grid"] == 10
+    assert card["training"]["task"] == "multimnist" and card["training"]["init_from"] == "checkpoints"
+    assert card["data"]["test_pairs"] == 40 and card["epochs"] == 1
+    assert sorted(card["accuracy_by_routing_iterations"]) == ["1", "2", "3", "4", "5"]
+    assert 0 <= card["mnist_accuracy"] <= 100 and card["mnist_accuracy"] > 90  # the transfer keeps MNIST
+    assert card["test_errors"] == len(card["test_misclassified"]) == round(40 * (100 - card["test_accuracy"]) / 100)
+    assert load_model(out).cfg.image_size == 36
