@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from capsviz.model import CapsNet, CapsNetConfig
@@ -36,6 +36,8 @@ METRICS = "metrics.jsonl"
 _SOURCE_DIR = Path(__file__).resolve().parent.parent / "checkpoints"  # a source checkout
 _PACKAGED_DIR = Path(__file__).resolve().parent / "shipped"  # an installed copy (pyproject's capsviz.shipped)
 DEFAULT_DIR = _SOURCE_DIR if _SOURCE_DIR.is_dir() else _PACKAGED_DIR
+MAX_CHECKPOINT_BYTES = 2**30  # a CapsNet here is 33-45 MB; anything near this is not one
+FLOAT_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype names of the weights a model can take
 TRAIN_HINT = "Train one with:  python -m capsviz.train --data-dir ../shared/data --out checkpoints"
 
 
@@ -124,20 +126,46 @@ def save_weights(model: CapsNet, path: str | os.PathLike) -> None:
     atomic_save_tensors(weights_path(path), state, {"config": json.dumps(model.cfg.to_dict())})
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def _corrupt(path: Path, exc: Exception) -> CheckpointError:
+    return CheckpointError(
+        f"Checkpoint {path} is corrupt or truncated ({exc}). Restore it (git checkout) or train a new one. {TRAIN_HINT}"
+    )
+
+
+def _check_readable(path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}. {TRAIN_HINT}")
-    try:
-        from safetensors import safe_open
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"Checkpoint {path} cannot be read (permission denied). Fix its permissions.")
+    size = path.stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:  # refuse before reading gigabytes
+        raise CheckpointError(
+            f"Checkpoint {path} is {size / 2**30:.1f} GiB, more than any CapsNet here needs "
+            f"(limit {MAX_CHECKPOINT_BYTES / 2**30:.0f} GiB). {TRAIN_HINT}"
+        )
 
+
+def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, tuple[int, ...]]]]:
+    """The file's metadata and each tensor's (dtype, shape), from its header alone: no tensor data is read,
+    and a header that claims more data than the file holds is refused by safetensors."""
+    _check_readable(path)
+    try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
+            layout = {k: (str(f.get_slice(k).get_dtype()), tuple(f.get_slice(k).get_shape())) for k in f.keys()}
+    except PermissionError as exc:
+        raise CheckpointError(f"Checkpoint {path} cannot be read (permission denied: {exc}).") from exc
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _corrupt(path, exc) from exc
+    return metadata, layout
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    metadata, _ = _read_header(path)
+    try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"Checkpoint {path} is corrupt or truncated ({exc}). Restore it (git checkout) or "
-            f"train a new one. {TRAIN_HINT}"
-        ) from exc
+        raise _corrupt(path, exc) from exc
     return tensors, metadata
 
 
@@ -158,20 +186,53 @@ def mismatch(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]
     return "; ".join(part for part in parts if part)
 
 
-def load_model(path: str | os.PathLike = DEFAULT_DIR, device: str | torch.device = "cpu") -> CapsNet:
-    """Build a CapsNet from a checkpoint, validating every tensor's name and shape."""
-    wpath = weights_path(path)
-    tensors, metadata = _read_safetensors(wpath)
+def _config(path: Path, metadata: dict[str, str]) -> CapsNetConfig:
     try:
-        cfg = CapsNetConfig.from_dict(json.loads(metadata["config"])) if "config" in metadata else CapsNetConfig()
+        return CapsNetConfig.from_dict(json.loads(metadata["config"])) if "config" in metadata else CapsNetConfig()
     except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"Checkpoint {wpath} has an unreadable model config ({exc}). {TRAIN_HINT}") from exc
-    model = CapsNet(cfg)
-    detail = mismatch(tensors, model.state_dict())
+        raise CheckpointError(f"Checkpoint {path} has an unreadable model config ({exc}). {TRAIN_HINT}") from exc
+
+
+def _check_layout(path: Path, cfg: CapsNetConfig, layout: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+    """Names, shapes and dtypes against the model the config describes, built on the meta device (no memory),
+    so a file claiming odd or huge shapes is refused before any tensor is read."""
+    with torch.device("meta"):
+        expected = CapsNet(cfg).state_dict()
+    shapes = {k: torch.empty(shape, device="meta") for k, (_, shape) in layout.items()}
+    detail = mismatch(shapes, expected)
     if detail:
-        raise CheckpointError(f"Checkpoint {wpath} does not fit the CapsNet ({detail}). {TRAIN_HINT}")
-    model.load_state_dict(tensors)
+        raise CheckpointError(f"Checkpoint {path} does not fit the CapsNet ({detail}). {TRAIN_HINT}")
+    odd = sorted(f"{k}: {dtype}" for k, (dtype, _) in layout.items() if dtype not in FLOAT_DTYPES)
+    if odd:
+        raise CheckpointError(f"Checkpoint {path} holds non-float weights ({', '.join(odd[:3])}). {TRAIN_HINT}")
+
+
+def load_model(path: str | os.PathLike = DEFAULT_DIR, device: str | torch.device = "cpu") -> CapsNet:
+    """Build a CapsNet from a checkpoint, validating every tensor's name, shape, dtype and value."""
+    wpath = weights_path(path)
+    metadata, layout = _read_header(wpath)
+    cfg = _config(wpath, metadata)
+    _check_layout(wpath, cfg, layout)
+    tensors, _ = _read_safetensors(wpath)
+    broken = sorted(k for k, v in tensors.items() if not bool(torch.isfinite(v).all()))
+    if broken:
+        raise CheckpointError(f"Checkpoint {wpath} holds NaN or inf weights ({', '.join(broken[:3])}). {TRAIN_HINT}")
+    model = CapsNet(cfg)
+    model.load_state_dict({k: v.float() for k, v in tensors.items()})
     return model.to(device).eval()
+
+
+def card_mismatch(card: dict[str, Any], model: CapsNet) -> str:
+    """How a model card disagrees with the weights beside it ("" when it does not)."""
+    problems = []
+    arch = card.get("architecture")
+    if isinstance(arch, dict) and arch != json.loads(json.dumps(model.cfg.to_dict())):
+        problems.append("its architecture is not the weights' architecture")
+    params = card.get("parameters")
+    actual = sum(p.numel() for p in model.parameters())
+    if params is not None and params != actual:
+        problems.append(f"it counts {params} parameters, the weights have {actual:,}")
+    return "; ".join(problems)
 
 
 def read_card(path: str | os.PathLike = DEFAULT_DIR) -> dict[str, Any]:
