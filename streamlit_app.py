@@ -3,7 +3,8 @@
     streamlit run streamlit_app.py
 
 Settings (environment): CAPSVIZ_CHECKPOINT (checkpoint folder or .safetensors file, default the shipped
-checkpoints/), CAPSVIZ_DATA_DIR (folder holding MNIST/raw/) for the test-set gallery. This file only
+checkpoints/), CAPSVIZ_MULTIMNIST_CHECKPOINT (the two-digit model, default checkpoints/multimnist/),
+CAPSVIZ_DATA_DIR (folder holding MNIST/raw/) for the test-set galleries. This file only
 composes the page; capsviz.app lays out the panels and capsviz.* computes.
 """
 
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from capsviz.app import cached, inputs, layout, sidebar, state, text
+from capsviz.app import cached, inputs, layout, pair_page, sidebar, state, text
 from capsviz.app.panels import equivariance, pose, prediction, routing
 from capsviz.checkpoint import CheckpointError
 
 
 def run() -> None:
     st.set_page_config(page_title=text.TITLE, page_icon="🧿", layout="wide")
+    if sidebar.mode() == state.TWO_DIGITS:
+        pair_page.render()  # the MultiMNIST model: capsviz.app.pair_page
+        return
     model_path = cached.checkpoint_path()
     try:
         model = cached.model(model_path)

@@ -1,10 +1,11 @@
 """The CapsNet decoder as a compact binary payload for the browser, and a numpy reference of what the page computes.
 
     payload = export_decoder(model)          # DecoderPayload: .blob (bytes), .hash, .shapes
-    image = decode_reference(payload, pose, digit)   # (28, 28) in [0, 1], as the page computes it
+    image = decode_reference(payload, pose, digit)   # (S, S) in [0, 1], as the page computes it
 
-The decoder is 160 -> 512 -> 1024 -> 784 (ReLU, ReLU, sigmoid) on the masked digit capsules: only capsule
-``digit``'s 16 numbers are non-zero, so the first layer needs only that capsule's 16 columns of W1.
+The decoder is 160 -> 512 -> 1024 -> S*S (ReLU, ReLU, sigmoid; S = 28 for MNIST, 36 for MultiMNIST) on the
+masked digit capsules: only capsule ``digit``'s 16 numbers are non-zero, so the first layer needs only that
+capsule's 16 columns of W1.
 
 Blob layout (little-endian; every array starts at an offset that is a multiple of its item size):
 

@@ -290,7 +290,7 @@ def type_heatmap(by_type: np.ndarray, span: float | None = None, **kw) -> go.Hea
         zmin=uniform - span,
         zmax=uniform + span,
         colorbar=dict(title=dict(text="c", side="top"), thickness=10, len=0.9),
-        hovertemplate="primary %{y} (all 36 positions)<br>→ digit %{x}<br>mean c = %{z:.3f}<extra></extra>",
+        hovertemplate="primary %{y} (all its positions)<br>→ digit %{x}<br>mean c = %{z:.3f}<extra></extra>",
         xgap=1,
         ygap=1,
         name="coupling by type",

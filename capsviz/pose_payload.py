@@ -2,8 +2,8 @@
 
 Slider specs are data (``DimSpec``), so names and data-derived ranges can be plugged in per dimension;
 defaults: "Dimension k", the capsule's value +- ``POSE_SPAN``, step ``POSE_STEP``. The payload is one binary
-message: a JSON header (slider specs, identity) and the 28x28 input as bytes, plus the decoder weights
-(float16, ``capsviz.decoder_export``) only while the page does not hold them yet.
+message: a JSON header (slider specs, identity) and the model's S x S input as bytes (S = 28, or 36 for two
+digits), plus the decoder weights (float16, ``capsviz.decoder_export``) only while the page does not hold them yet.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def identity(signature: str, digit: int, specs: list[dict[str, Any]]) -> str:
 
 
 def image_bytes(image: np.ndarray) -> bytes:
-    """(28, 28) float in [0, 1] -> 784 bytes, rounded as the app's images are (figures.to_uint8)."""
+    """(S, S) float in [0, 1] -> S*S bytes (784 for 28x28), rounded as the app's images are (figures.to_uint8)."""
     a = np.asarray(image, np.float32)
     return (np.clip(a, 0.0, 1.0) * 255.0).round().astype(np.uint8).tobytes()
 
@@ -97,7 +97,7 @@ def build_payload(
     include_weights: bool,
 ) -> bytes:
     """The bytes the component receives: b"CPE1", uint32 header length, JSON header, padding to 8, body
-    (the input image as 784 bytes, then the decoder blob when ``include_weights``)."""
+    (the input image as S*S bytes, then the decoder blob when ``include_weights``)."""
     img = image_bytes(image)
     side = int(round(math.sqrt(len(img))))
     body = [img]

@@ -18,13 +18,21 @@ from capsviz.data import DataNotFoundError, load_mnist
 from capsviz.equivariance import BatchResult, EquivarianceSweep, Transform, run_images, sweep, transform_image
 from capsviz.inspection import FIGURE4_DELTAS, CapsuleTrace, classify, perturbation_grid, trace_image
 from capsviz.model import CapsNet
+from capsviz.multimnist import MultiMNISTArrays, MultiMNISTSet, load_test_set
+from capsviz.pair_trace import PairTrace, decode_pair
 
 CHECKPOINT_ENV = "CAPSVIZ_CHECKPOINT"
+MULTIMNIST_CHECKPOINT_ENV = "CAPSVIZ_MULTIMNIST_CHECKPOINT"  # the two-digit (36x36 MultiMNIST) model
+MULTIMNIST_DIR = DEFAULT_DIR / "multimnist"
 MISTAKE_CHUNK = 500  # test images classified per cached step while the mistakes list is built
 
 
 def checkpoint_path() -> str:
     return os.environ.get(CHECKPOINT_ENV) or str(DEFAULT_DIR)
+
+
+def pair_checkpoint_path() -> str:
+    return os.environ.get(MULTIMNIST_CHECKPOINT_ENV) or str(MULTIMNIST_DIR)
 
 
 @st.cache_resource(show_spinner="Loading the CapsNet…")
@@ -103,3 +111,29 @@ def transformed(
 ) -> tuple[np.ndarray, BatchResult]:
     moved = transform_image(image, t)
     return moved, run_images(model(model_path), moved[None], digit=digit, iterations=iterations)
+
+
+# --- two digits -------------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def pair_trace(image: np.ndarray, iterations: int, model_path: str) -> PairTrace:
+    """The 36x36 input's trace, read as its two longest capsules, each decoded on its own."""
+    return decode_pair(model(model_path), trace(image, iterations, model_path))
+
+
+@st.cache_resource(show_spinner="Composing the MultiMNIST test pairs…", max_entries=2)
+def pair_test_set(data_dir: str) -> MultiMNISTSet | str:
+    """The seeded MultiMNIST test pairs (composed on demand, a few MB held), or why they are unavailable."""
+    try:
+        return load_test_set(data_dir)
+    except DataNotFoundError as exc:
+        return str(exc)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def test_pair(data_dir: str, index: int) -> MultiMNISTArrays:
+    """Test pair ``index``: its image, labels and each digit's own image."""
+    test = pair_test_set(data_dir)
+    assert not isinstance(test, str), test  # callers reach here only with the test set loaded
+    return test.numpy(slice(index, index + 1))

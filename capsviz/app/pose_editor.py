@@ -4,15 +4,15 @@
 
 A Streamlit custom component (``st.components.v2.component``; its html, css and js are the files in
 ``components/pose_editor/``). The reconstruction follows the sliders while they are dragged: the page runs the
-decoder (160 -> 512 -> 1024 -> 784) itself in JavaScript on every input event, redrawing once per animation
-frame. Python only hears the final pose, as component state, when a slider is released (or reset), and
-returns it, so the server-side figures (Figure 4, decode-as-another-class) follow the edit.
+decoder (160 -> 512 -> 1024 -> S*S, S the model's image side) itself in JavaScript on every input event,
+redrawing once per animation frame. Python only hears the final pose, as component state, when a slider is
+released (or reset), and returns it, so the server-side figures (Figure 4, decode-as-another-class) follow the edit.
 
 Data to the page: one binary payload (``build_payload``): a JSON header (slider specs, identity) and the
-28x28 input as bytes, plus the decoder weights (float16, ``capsviz.decoder_export``) only until the page
-reports in its state (``held``) that it holds them. The page keeps them in a module-level cache keyed by the
-weights hash for as long as the tab lives; ``st.session_state[HELD_KEY]`` remembers that, so a new drawing,
-capsule or rerun sends only a few kilobytes.
+model's input (28x28, or 36x36 for two digits) as bytes, plus the decoder weights (float16,
+``capsviz.decoder_export``) only until the page reports in its state (``held``) that it holds them. The page
+keeps them in a module-level cache keyed by the weights hash for as long as the tab lives;
+``st.session_state[HELD_KEY]`` remembers that, so a new drawing, capsule or rerun sends only a few kilobytes.
 
 A new drawing or a new capsule resets the sliders to the capsule's actual values: the component's key is
 the drawing ``signature`` plus the capsule, and its identity also covers the slider specs.
@@ -87,7 +87,7 @@ def pose_editor(
 ) -> np.ndarray:
     """Show the editor for capsule ``digit`` and return its current pose, (16,) float32.
 
-    model: the CapsNet (or a DecoderPayload); image: the (28, 28) input in [0, 1]; pose: the capsule's
+    model: the CapsNet (or a DecoderPayload); image: the (S, S) input in [0, 1]; pose: the capsule's
     actual 16 numbers (the sliders start there); signature: identifies the drawing (a new one resets the
     sliders, as does a new ``digit``); dims: optional per-dimension DimSpec (label, min, max, median, help).
     Returns the starting pose until the user releases a slider, then the pose the page shows."""

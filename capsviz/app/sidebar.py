@@ -1,19 +1,28 @@
-"""The sidebar: input source, routing iterations, and what the model card says about the model."""
+"""The sidebar: the model (one digit or two), input source, routing iterations, and what the model card says."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from capsviz.app import state, text
+from capsviz.app import pair_text, state, text
 from capsviz.card import summary_rows
 from capsviz.routing import MAX_ITERATIONS
 
 
-def render(card: dict, trained_iterations: int) -> tuple[str, int]:
-    """Returns (input source, routing iterations at inference)."""
+def mode() -> str:
+    """The model switch, first in the sidebar: it stays there when the chosen model cannot be loaded."""
     with st.sidebar:
         st.markdown(f"### :material/bubble_chart: {text.TITLE}")
-        source = st.radio("Input", state.SOURCES, key=state.SOURCE, horizontal=True)
+        return st.radio("Model", state.MODEL_MODES, key=state.MODEL_MODE, help=pair_text.MODEL_HELP)
+
+
+def render(card: dict, trained_iterations: int, pair: bool = False) -> tuple[str, int]:
+    """Returns (input source, routing iterations at inference). ``pair``: the two-digit model's sources."""
+    names = pair_text.PAIR_SOURCE_NAMES if pair else {}
+    with st.sidebar:
+        source = st.radio(
+            "Input", state.SOURCES, key=state.SOURCE, horizontal=True, format_func=lambda s: names.get(s, s)
+        )
         iterations = st.slider(
             "Routing iterations",
             1,

@@ -11,6 +11,9 @@ import streamlit as st
 from capsviz.equivariance import Transform
 
 # --- sidebar and input ---------------------------------------------------------------------------
+MODEL_MODE = "model_mode"
+MODEL_MODES = ("One digit", "Two overlapping digits")
+ONE_DIGIT, TWO_DIGITS = MODEL_MODES
 SOURCE = "source"
 SOURCES = ("Draw", "MNIST test set", "Upload")
 DRAW, GALLERY, UPLOAD = SOURCES
@@ -28,12 +31,24 @@ CLASS_PICK = "class_pick"
 RANDOM_PICK = "random_pick"
 MISTAKE_PICK = "mistake_pick"
 
+# --- two digits: their own widgets, so switching models never hands one mode's values to the other ----
+PAIR_INK = "pair_ink"
+PAIR_INKS = ("First digit", "Second digit")  # the canvas's two pens, in capsviz.preprocess_pair.INK_COLOURS
+PAIR_PEN_WIDTH = "pair_stroke_width"
+PAIR_CANVAS_GEN = "pair_canvas_gen"
+PAIR_CANVAS_PREFIX = "pair_canvas_"
+PAIR_UPLOAD_KEY = "pair_upload"
+PAIR_INDEX = "pair_index"
+
 # --- tabs (a tab's label is its session-state value) -------------------------------------------------
 TAB = "tab"
 POSE_TAB = ":material/tune: Pose dimensions"
 ROUTING_TAB = ":material/hub: Routing"
 EQUIVARIANCE_TAB = ":material/rotate_90_degrees_ccw: Equivariance"
 TABS = (POSE_TAB, ROUTING_TAB, EQUIVARIANCE_TAB)
+PAIR_TAB = "pair_tab"
+RECONSTRUCTION_TAB = ":material/layers: Reconstructions and pose"
+PAIR_TABS = (RECONSTRUCTION_TAB, ROUTING_TAB)
 
 # --- pose panel -------------------------------------------------------------------------------------
 FIG4_OPEN = "fig4_open"
@@ -55,6 +70,9 @@ FIG_CONVERGENCE = "fig_convergence"
 FIG_MATRIX = "fig_matrix"
 FIG_PERTURBATION = "fig_perturbation"
 FIG_SWEEP = "fig_sweep"
+FIG_PAIR_LENGTHS = "fig_pair_lengths"
+FIG_STROKE_SHARES = "fig_stroke_shares"
+FIG_ACCURACY_BY_ITERATIONS = "fig_accuracy_by_iterations"
 
 
 # --- key builders: a key that names its input resets the widget when the input changes ----------------------
@@ -62,6 +80,10 @@ FIG_SWEEP = "fig_sweep"
 
 def canvas_key() -> str:
     return f"{CANVAS_PREFIX}{st.session_state.get(CANVAS_GEN, 0)}"
+
+
+def pair_canvas_key() -> str:
+    return f"{PAIR_CANVAS_PREFIX}{st.session_state.get(PAIR_CANVAS_GEN, 0)}"
 
 
 def decode_key(sig: str) -> str:
@@ -77,6 +99,10 @@ def spatial_digits_key(sig: str) -> str:
 
 def clear_canvas() -> None:
     st.session_state[CANVAS_GEN] = st.session_state.get(CANVAS_GEN, 0) + 1
+
+
+def clear_pair_canvas() -> None:
+    st.session_state[PAIR_CANVAS_GEN] = st.session_state.get(PAIR_CANVAS_GEN, 0) + 1
 
 
 def reset_transform() -> None:

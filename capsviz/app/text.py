@@ -60,25 +60,33 @@ FIG4_CAPTION = (
 
 # --- routing ------------------------------------------------------------------------------------------
 _UNIFORM = uniform_coupling(NUM_CLASSES)
-ROUTING_INTRO = (
-    "Each of the 1,152 primary capsules (32 types on a 6×6 grid) predicts every digit capsule's pose. "
-    "The **coupling coefficient** c_ij is the share of primary capsule i's vote that goes to digit capsule j "
-    f"(for each i they sum to 1 over the 10 digits). Routing starts uniform, c = {_UNIFORM:g}, and each iteration "
-    "raises c_ij where i's vote agrees with digit j's output. Colours: white = uniform, "
-    f"orange = more than {_UNIFORM:g}, blue = less."
-)
-PLAYBACK_CAPTION = (
-    "**▶ Play** runs the iterations in order, about two a second; the slider steps through them by hand. "
-    "Left: the mean c_ij of each of the 32 primary capsule types, over its 36 positions weighted by their "
-    "activation |u_i|; outlined: the prediction; one colour scale for all iterations. Right: "
-)
+
+
+def routing_intro(types: int = 32, grid: int = 6) -> str:
+    return (
+        f"Each of the {types * grid * grid:,} primary capsules ({types} types on a {grid}×{grid} grid) predicts "
+        "every digit capsule's pose. The **coupling coefficient** c_ij is the share of primary capsule i's vote "
+        f"that goes to digit capsule j (for each i they sum to 1 over the 10 digits). Routing starts uniform, "
+        f"c = {_UNIFORM:g}, and each iteration raises c_ij where i's vote agrees with digit j's output. Colours: "
+        f"white = uniform, orange = more than {_UNIFORM:g}, blue = less."
+    )
+
+
+def playback_caption(types: int = 32, grid: int = 6) -> str:
+    return (
+        "**▶ Play** runs the iterations in order, about two a second; the slider steps through them by hand. "
+        f"Left: the mean c_ij of each of the {types} primary capsule types, over its {grid * grid} positions "
+        "weighted by their activation |u_i|; outlined: the prediction; one colour scale for all iterations. Right: "
+        f"at each of the {grid}×{grid} primary positions (each sees a 17×17 patch of the input), the activation "
+        "routed to the digit capsule, summed over the types: "
+    )
+
+
+ROUTING_INTRO = routing_intro()
+PLAYBACK_CAPTION = playback_caption()
 SPATIAL_HELP = (
     f"vs uniform: Σ (c_ij − {_UNIFORM:g})·|u_i|, the activation routed to the digit beyond an even split. "
     "routed: Σ c_ij·|u_i|, all the activation routed to it."
-)
-SPATIAL_CAPTION = (
-    "at each of the 6×6 primary positions (each sees a 17×17 patch of the input), the activation "
-    "routed to the digit capsule, summed over the 32 types: "
 )
 SPATIAL_RELATIVE = "beyond the uniform share (orange: pulled towards it, blue: pushed away)."
 SPATIAL_ROUTED = "Σ c_ij·|u_i|."
@@ -86,7 +94,13 @@ CONVERGENCE_CAPTION = (
     "Left: capsule lengths after each iteration. Right: mean entropy of each primary capsule's "
     "coupling distribution, weighted by its activation |u_i|; log2(10) ≈ 3.32 bits is uniform."
 )
-MATRIX_TITLE = "All 1,152 × 10 coupling coefficients"
+
+
+def matrix_title(n_primary: int = 1152) -> str:
+    return f"All {n_primary:,} × 10 coupling coefficients"
+
+
+MATRIX_TITLE = matrix_title()
 
 
 def routing_step_summary(step: int, r: int, lo: float, hi: float, share: float, pred: int) -> str:

@@ -34,10 +34,17 @@ def _figure4(poses: np.ndarray, digit: int, model_path: str) -> None:
             st.caption(text.FIG4_CAPTION)
 
 
+def _which(digit: int, predicted: tuple[int, ...]) -> str:
+    if len(predicted) > 1:
+        return f" (one of the {len(predicted)} predicted)" if digit in predicted else ""
+    return " (the prediction)" if digit in predicted else ""
+
+
 @st.fragment
-def render(trace: CapsuleTrace, sig: str, model_path: str) -> None:
-    """Only this fragment reruns when a slider is released: no routing, at most Figure 4's decodes."""
-    pred = trace.prediction
+def render(trace: CapsuleTrace, sig: str, model_path: str, predicted: tuple[int, ...] = ()) -> None:
+    """Only this fragment reruns when a slider is released: no routing, at most Figure 4's decodes.
+    ``predicted``: the capsules the page reads as its answer (default the longest; two for a pair)."""
+    predicted = predicted or (trace.prediction,)
     digit = _capsule_picker(trace, sig)
     pose = pose_editor(
         cached.model(model_path), trace.image, trace.poses[digit], digit, signature=sig, key=state.POSE_EDITOR
@@ -45,7 +52,7 @@ def render(trace: CapsuleTrace, sig: str, model_path: str) -> None:
     poses = trace.poses.astype(np.float32).copy()
     poses[digit] = pose
     st.caption(
-        f"Decoding capsule **{digit}**{' (the prediction)' if digit == pred else ''}; its length is "
+        f"Decoding capsule **{digit}**{_which(digit, predicted)}; its length is "
         f"{float(trace.lengths[digit]):.2f} (edited pose: {float(np.linalg.norm(pose)):.2f}). " + text.POSE_EXPLAINED
     )
     _figure4(poses, digit, model_path)

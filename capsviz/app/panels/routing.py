@@ -42,11 +42,17 @@ def _digit_controls(trace: CapsuleTrace, sig: str) -> tuple[list[int], bool]:
     return digits or [pred], mode != "routed"
 
 
+def _grid(trace: CapsuleTrace) -> tuple[int, int]:
+    """(types, grid side) of the trace's primary capsules: (32, 6) for MNIST, (32, 10) for 36x36 pairs."""
+    types, grid, _ = trace.primary_lengths.shape
+    return types, grid
+
+
 def playback_figure(trace: CapsuleTrace, image: np.ndarray, digits: list[int], relative: bool):
     """One frame per routing iteration: coupling by type, and where the votes for ``digits`` come from."""
     lengths, pred = trace.primary_lengths, trace.prediction
     weights = flatten_primary(lengths)
-    grids = [unflatten_primary(s.coupling) for s in trace.iterations]  # each (32, 6, 6, 10)
+    grids = [unflatten_primary(s.coupling, _grid(trace)[1], _grid(trace)[0]) for s in trace.iterations]
     by_type = [figures.coupling_by_type(g, lengths) for g in grids]
     spatial = [figures.coupling_spatial(g, lengths, relative=relative) for g in grids]
     shown = np.stack([m[digits] for m, _ in spatial])
@@ -72,13 +78,14 @@ def _convergence(trace: CapsuleTrace) -> None:
 
 
 def _matrix(trace: CapsuleTrace) -> None:
-    exp = st.expander(text.MATRIX_TITLE, key=state.MATRIX_OPEN, on_change="rerun")
+    types, grid = _grid(trace)
+    exp = st.expander(text.matrix_title(types * grid * grid), key=state.MATRIX_OPEN, on_change="rerun")
     with exp:
         if exp.open:
             span = max(figures.deviation_span(s.coupling, UNIFORM) for s in trace.iterations)
             steps = [
                 figures.coupling_matrix_figure(
-                    unflatten_primary(s.coupling), trace.primary_lengths, trace.prediction, span=span
+                    unflatten_primary(s.coupling, grid, types), trace.primary_lengths, trace.prediction, span=span
                 )
                 for s in trace.iterations
             ]
@@ -87,12 +94,21 @@ def _matrix(trace: CapsuleTrace) -> None:
             st.caption(text.MATRIX_CAPTION)
 
 
-def render(trace: CapsuleTrace, image: np.ndarray, sig: str) -> None:
-    st.caption(text.ROUTING_INTRO)
+def playback(trace: CapsuleTrace, image: np.ndarray, sig: str) -> None:
+    """The intro, the digit controls and the routing figure that plays in the page."""
+    types, grid = _grid(trace)
+    st.caption(text.routing_intro(types, grid))
     digits, relative = _digit_controls(trace, sig)
     st.plotly_chart(playback_figure(trace, image, digits, relative), key=state.FIG_ROUTING)
-    st.caption(
-        text.PLAYBACK_CAPTION + text.SPATIAL_CAPTION + (text.SPATIAL_RELATIVE if relative else text.SPATIAL_ROUTED)
-    )
+    st.caption(text.playback_caption(types, grid) + (text.SPATIAL_RELATIVE if relative else text.SPATIAL_ROUTED))
+
+
+def details(trace: CapsuleTrace) -> None:
+    """How lengths and coupling entropy evolve, and the full coupling matrix (in an expander)."""
     _convergence(trace)
     _matrix(trace)
+
+
+def render(trace: CapsuleTrace, image: np.ndarray, sig: str) -> None:
+    playback(trace, image, sig)
+    details(trace)

@@ -122,8 +122,14 @@ function decode(m, digit, pose) {
 
 // --- drawing --------------------------------------------------------------------------------------
 
+function fitCanvas(canvas, width, height) {
+  // The model's image side (28 for MNIST, 36 for MultiMNIST): the canvas holds one pixel per image pixel.
+  if (canvas.width !== width) canvas.width = width;
+  if (canvas.height !== height) canvas.height = height;
+}
+
 function paintGray(canvas, values, scale) {
-  // values: 784 numbers, in [0, 1] (scale 255) or bytes (scale 1); drawn 28x28, CSS scales it up pixelated
+  // values: width x height numbers, in [0, 1] (scale 255) or bytes (scale 1); CSS scales it up pixelated
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(canvas.width, canvas.height);
   const px = img.data;
@@ -197,7 +203,11 @@ class Editor {
       this.id = header.id;
       this.digit = header.digit;
       this.build(header.dims);
-      if (payload.image) paintGray(this.inputCanvas, payload.image, 1);
+      if (payload.image) {
+        const side = Math.round(Math.sqrt(payload.image.length));
+        fitCanvas(this.inputCanvas, header.image.width || side, header.image.height || side);
+        paintGray(this.inputCanvas, payload.image, 1);
+      }
       clearTimeout(this.stateTimer); // a pending pose belongs to the previous drawing or capsule
       this.stateTimer = 0;
     }
@@ -311,6 +321,8 @@ class Editor {
     }
     const t0 = performance.now();
     const out = decode(this.model, this.digit, this.pose);
+    const side = Math.round(Math.sqrt(this.model.O)); // the decoder draws side x side
+    fitCanvas(this.reconCanvas, side, side);
     paintGray(this.reconCanvas, out, 255);
     const t1 = performance.now();
     this.log.frames.push({ t: t1, seq: this.inputSeq, ms: t1 - t0 });
@@ -373,7 +385,8 @@ class Editor {
       clearLog: () => {
         for (const key of Object.keys(this.log)) this.log[key] = [];
       },
-      // Move sliders as a user would (input events), then draw synchronously; returns the 784 page pixels.
+      // Move sliders as a user would (input events), then draw synchronously; returns the page's pixels
+      // (784 for a 28x28 decoder, 1296 for 36x36).
       setSteps: (steps) => {
         steps.forEach((s, k) => {
           this.inputs[k].input.value = String(s);
@@ -383,8 +396,9 @@ class Editor {
         return api.pixels();
       },
       pixels: () => {
-        const { data } = this.reconCanvas.getContext("2d").getImageData(0, 0, 28, 28);
-        return Array.from({ length: 784 }, (_, i) => data[4 * i]);
+        const { width, height } = this.reconCanvas;
+        const { data } = this.reconCanvas.getContext("2d").getImageData(0, 0, width, height);
+        return Array.from({ length: width * height }, (_, i) => data[4 * i]);
       },
       // Decoder timing: n decodes of random poses around the current one; returns milliseconds each.
       benchDecode: (n) => {
