@@ -226,7 +226,7 @@ def card_mismatch(card: dict[str, Any], model: CapsNet) -> str:
     """How a model card disagrees with the weights beside it ("" when it does not)."""
     problems = []
     arch = card.get("architecture")
-    if isinstance(arch, dict) and arch != json.loads(json.dumps(model.cfg.to_dict())):
+    if isinstance(arch, dict) and json.loads(json.dumps(arch)) != json.loads(json.dumps(model.cfg.to_dict())):
         problems.append("its architecture is not the weights' architecture")
     params = card.get("parameters")
     actual = sum(p.numel() for p in model.parameters())

@@ -13,7 +13,7 @@ from plotly.graph_objects import Figure
 
 from capsviz import figures
 from capsviz.card import listed_mistakes
-from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card
+from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, card_mismatch, load_model, read_card
 from capsviz.data import DataNotFoundError, load_mnist
 from capsviz.equivariance import BatchResult, EquivarianceSweep, Transform, run_images, sweep, transform_image
 from capsviz.inspection import FIGURE4_DELTAS, CapsuleTrace, classify, perturbation_grid, trace_image
@@ -41,11 +41,15 @@ def model(path: str) -> CapsNet:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def card(path: str) -> dict:
+def card(path: str) -> tuple[dict, str]:
+    """The model card beside the weights, and what is wrong with it ("" if nothing). A card that cannot be
+    read or that disagrees with its weights comes back empty: its numbers would describe another model."""
     try:
-        return read_card(path)
-    except CheckpointError:
-        return {}
+        found = read_card(path)
+    except CheckpointError as exc:
+        return {}, str(exc)
+    problem = card_mismatch(found, model(path)) if found else ""
+    return ({}, problem) if problem else (found, "")
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -76,7 +80,7 @@ def _predict_chunk(model_path: str, data_dir: str, start: int) -> np.ndarray:
 def mistakes(model_path: str, data_dir: str, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Misclassified test indices and their predictions: from the model card when it lists them, else one
     batched pass over the test set, cached per chunk for the server's life (with a progress bar)."""
-    listed = listed_mistakes(card(model_path), len(labels))
+    listed = listed_mistakes(card(model_path)[0], len(labels))
     if listed is not None:
         return listed
     starts = range(0, len(labels), MISTAKE_CHUNK)

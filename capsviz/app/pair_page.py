@@ -32,9 +32,9 @@ def render() -> None:
     model = _model(path)
     if model is None:
         return
-    card = cached.card(path)
+    card, problem = cached.card(path)
     trained = int(card.get("routing_iterations") or model.cfg.routing_iterations)
-    source, iterations = sidebar.render(card, trained, pair=True)
+    source, iterations = sidebar.render(card, trained, pair=True, card_problem=problem)
     st.markdown(f"## {text.TITLE}")
     st.caption(pair_text.PAIR_SUBTITLE)
     col_in, col_seen, col_lengths = layout.top_row()

@@ -16,8 +16,9 @@ def mode() -> str:
         return st.radio("Model", state.MODEL_MODES, key=state.MODEL_MODE, help=pair_text.MODEL_HELP)
 
 
-def render(card: dict, trained_iterations: int, pair: bool = False) -> tuple[str, int]:
-    """Returns (input source, routing iterations at inference). ``pair``: the two-digit model's sources."""
+def render(card: dict, trained_iterations: int, pair: bool = False, card_problem: str = "") -> tuple[str, int]:
+    """Returns (input source, routing iterations at inference). ``pair``: the two-digit model's sources;
+    ``card_problem``: why the model card is not shown."""
     names = pair_text.PAIR_SOURCE_NAMES if pair else {}
     with st.sidebar:
         source = st.radio(
@@ -34,7 +35,9 @@ def render(card: dict, trained_iterations: int, pair: bool = False) -> tuple[str
         st.divider()
         st.markdown("#### About")
         st.caption(text.ABOUT)
-        if card:
+        if card_problem:
+            st.warning(text.card_not_shown(card_problem))
+        elif card:
             rows = summary_rows(card, trained_iterations)
             st.markdown("\n".join(["| Model card | |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows]]))
         else:

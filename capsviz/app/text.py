@@ -31,6 +31,13 @@ LENGTHS_CAPTION = (
 )
 
 
+def card_not_shown(problem: str) -> str:
+    return (
+        "The model card beside the checkpoint does not match its weights or cannot be read "
+        f"({problem}); it is not shown."
+    )
+
+
 def iterations_help(trained: int) -> str:
     return (
         "How many rounds of routing-by-agreement to run at inference. The model was trained with "
