@@ -13,7 +13,7 @@ def agreeing_model() -> CapsNet:
     torch.manual_seed(0)
     model = CapsNet().eval()
     with torch.no_grad():  # untrained votes are ~0: scale them so that routing has something to agree on
-        model.digit.weight.mul_(30.0)
+        model.digit.weight.mul_(300.0)
     return model
 
 
