@@ -1,6 +1,9 @@
-"""Accuracy of a CapsNet on the MNIST test set: overall, per class, per routing iteration count.
+"""Accuracy of a CapsNet on the MNIST test set: overall, per class, per routing iteration count. For a
+two-digit (MultiMNIST) checkpoint: both digits right on the seeded test pairs, by routing iterations, and
+single centred MNIST digits.
 
-python -m capsviz.evaluate --checkpoint checkpoints --data-dir ../shared/data [--update-card]
+python -m capsviz.evaluate --checkpoint checkpoints --data-dir DATA_DIR [--update-card]
+python -m capsviz.evaluate --checkpoint checkpoints/multimnist --data-dir DATA_DIR [--update-card]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 from capsviz.cli import exit_on_user_error
 from capsviz.data import MNISTSplit, load_mnist
 from capsviz.losses import capsule_loss
+from capsviz.routing import MAX_ITERATIONS
 
 
 @dataclass
@@ -71,8 +75,36 @@ def evaluate(
     )
 
 
-def routing_sweep(model, split: MNISTSplit, iterations=(1, 2, 3, 4, 5), **kw) -> dict[str, float]:
+def routing_sweep(model, split: MNISTSplit, iterations=tuple(range(1, MAX_ITERATIONS + 1)), **kw) -> dict[str, float]:
     return {str(r): round(evaluate(model, split, iterations=r, **kw).accuracy, 2) for r in iterations}
+
+
+def mnist_result(model, test: MNISTSplit, args: argparse.Namespace) -> dict:
+    ev = evaluate(model, test, precision=args.precision)
+    return {
+        "test_accuracy": round(ev.accuracy, 2),
+        "test_errors": ev.errors,
+        "per_class_accuracy": ev.per_class,
+        "test_misclassified": ev.misclassified,
+        "accuracy_by_routing_iterations": routing_sweep(model, test, precision=args.precision),
+        "eval_precision": args.precision,
+    }
+
+
+def pair_result(model, test: MNISTSplit, args: argparse.Namespace) -> dict:
+    """A two-digit (MultiMNIST) model: both-digits-right on the seeded test pairs, and single centred digits."""
+    from capsviz.multimnist import centred_split, evaluate_pairs, make_test_set
+
+    pairs = make_test_set(test)
+    ev = evaluate_pairs(model, pairs, precision=args.precision, sweep=tuple(range(1, MAX_ITERATIONS + 1)))
+    return {
+        "test_accuracy": round(ev.accuracy, 2),
+        "test_errors": ev.errors,
+        "test_misclassified": ev.misclassified,
+        "accuracy_by_routing_iterations": ev.by_iterations,
+        "mnist_accuracy": round(evaluate(model, centred_split(test), precision=args.precision).accuracy, 2),
+        "eval_precision": args.precision,
+    }
 
 
 @exit_on_user_error
@@ -91,16 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     model = load_model(args.checkpoint)
     test = load_mnist(train=False, data_dir=args.data_dir)
-    ev = evaluate(model, test, precision=args.precision)
-    sweep = routing_sweep(model, test, precision=args.precision)
-    result = {
-        "test_accuracy": round(ev.accuracy, 2),
-        "test_errors": ev.errors,
-        "per_class_accuracy": ev.per_class,
-        "test_misclassified": ev.misclassified,
-        "accuracy_by_routing_iterations": sweep,
-        "eval_precision": args.precision,
-    }
+    result = (
+        pair_result(model, test, args)
+        if model.cfg.image_size != test.images.shape[-1]
+        else mnist_result(model, test, args)
+    )
     shown = {k: v for k, v in result.items() if k != "test_misclassified"}
     print(json.dumps(shown, indent=2))
     if args.update_card:
