@@ -22,31 +22,36 @@ def read_upload(data: bytes) -> np.ndarray:
     return to_mnist(load_upload(data)).image
 
 
-def _canvas_rgba(width: int) -> np.ndarray | None:
+def canvas_rgba(width: int, key: str, colour: str = "#FFFFFF") -> np.ndarray | None:
+    """The drawing canvas (white on black like MNIST, or in a pen ``colour``): what it holds, as RGBA."""
     from streamlit_drawable_canvas import st_canvas  # only inside a running app
 
     result = st_canvas(
-        fill_color="#FFFFFF",
+        fill_color=colour,
         stroke_width=width,
-        stroke_color="#FFFFFF",
+        stroke_color=colour,
         background_color="#000000",
         drawing_mode="freedraw",
         height=CANVAS,
         width=CANVAS,
         update_streamlit=True,
         return_image_data=True,
-        key=state.canvas_key(),
+        key=key,
     )
     return result.image_data
 
 
+def canvas_toolbar_fix() -> None:
+    st.html(f"<script>{CANVAS_TOOLBAR_FIX.read_text()}</script>", unsafe_allow_javascript=True)
+
+
 def draw() -> np.ndarray | None:
     st.markdown("**Your drawing**")
-    st.html(f"<script>{CANVAS_TOOLBAR_FIX.read_text()}</script>", unsafe_allow_javascript=True)
+    canvas_toolbar_fix()
     canvas_slot = st.container()  # the canvas sits above the pen control that sets it
     width = st.slider("Pen width", *PEN_RANGE, PEN_WIDTH, key=state.PEN_WIDTH)
     with canvas_slot:
-        rgba = _canvas_rgba(width)
+        rgba = canvas_rgba(width, state.canvas_key())
     st.button("Clear", on_click=state.clear_canvas, icon=":material/delete:")
     st.caption(text.CANVAS_TOOLBAR_HINT)
     if rgba is None:

@@ -11,9 +11,9 @@ import streamlit as st
 
 from capsviz import pair_figures
 from capsviz.app import cached, pair_text, state, text
-from capsviz.app.inputs import CANVAS_TOOLBAR_FIX, UPLOAD_TYPES
+from capsviz.app.inputs import UPLOAD_TYPES, canvas_rgba, canvas_toolbar_fix
 from capsviz.data import ENV_VAR, resolve_data_dir
-from capsviz.drawn_digits import CANVAS, PEN_RANGE, PEN_WIDTH
+from capsviz.drawn_digits import PEN_RANGE, PEN_WIDTH
 from capsviz.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload
 from capsviz.preprocess_pair import INK_COLOURS, split_colours, to_pair_frame
 
@@ -34,24 +34,6 @@ class PairInput:
     labels: tuple[int, int] | None = None
 
 
-def _canvas_rgba(width: int, colour: str) -> np.ndarray | None:
-    from streamlit_drawable_canvas import st_canvas  # only inside a running app
-
-    result = st_canvas(
-        fill_color=colour,
-        stroke_width=width,
-        stroke_color=colour,
-        background_color="#000000",
-        drawing_mode="freedraw",
-        height=CANVAS,
-        width=CANVAS,
-        update_streamlit=True,
-        return_image_data=True,
-        key=state.pair_canvas_key(),
-    )
-    return result.image_data
-
-
 def _pen() -> str:
     """The pen picker: which digit the next strokes belong to; returns its colour."""
     ink = st.segmented_control(
@@ -68,12 +50,12 @@ def _pen() -> str:
 
 def draw() -> PairInput | None:
     st.markdown("**Your drawing**")
-    st.html(f"<script>{CANVAS_TOOLBAR_FIX.read_text()}</script>", unsafe_allow_javascript=True)
+    canvas_toolbar_fix()
     canvas_slot = st.container()  # the canvas sits above the pen controls that set it (its toolbar sits on top)
     colour = _pen()
     width = st.slider("Pen width", *PEN_RANGE, PEN_WIDTH, key=state.PAIR_PEN_WIDTH)
     with canvas_slot:
-        rgba = _canvas_rgba(width, colour)
+        rgba = canvas_rgba(width, state.pair_canvas_key(), colour)
     st.button("Clear", on_click=state.clear_pair_canvas, icon=":material/delete:")
     st.caption(text.CANVAS_TOOLBAR_HINT)
     if rgba is None:
