@@ -92,31 +92,25 @@ function holdModel(hash, bytes) {
 // --- the decoder: 16 -> H1 -> H2 -> O, ReLU, ReLU, sigmoid, on Float32Arrays ---------------------
 // Input-major weights: each non-zero input adds its row to the outputs (ReLU zeros are skipped).
 
+// out = bias + sum over inputs x_i of x_i * w[first + i]: input-major rows, so a zero input costs nothing.
+// relu: the inputs are a previous layer's pre-activations, and ReLU turns the negative ones into zeros.
+function dense(out, bias, input, w, first, relu) {
+  const n = input.length, m = out.length;
+  out.set(bias);
+  for (let i = 0; i < n; i++) {
+    const x = input[i];
+    if (relu ? !(x > 0) : x === 0) continue;
+    const row = (first + i) * m;
+    for (let j = 0; j < m; j++) out[j] += x * w[row + j];
+  }
+}
+
 function decode(m, digit, pose) {
-  const { D, H1, H2, O, w1, w2, w3 } = m;
-  const h1 = m.h1, h2 = m.h2, out = m.out;
-  h1.set(m.b1);
-  for (let k = 0; k < D; k++) {
-    const x = pose[k];
-    if (x === 0) continue;
-    const row = (digit * D + k) * H1;
-    for (let j = 0; j < H1; j++) h1[j] += x * w1[row + j];
-  }
-  h2.set(m.b2);
-  for (let i = 0; i < H1; i++) {
-    const x = h1[i];
-    if (!(x > 0)) continue;
-    const row = i * H2;
-    for (let j = 0; j < H2; j++) h2[j] += x * w2[row + j];
-  }
-  out.set(m.b3);
-  for (let i = 0; i < H2; i++) {
-    const x = h2[i];
-    if (!(x > 0)) continue;
-    const row = i * O;
-    for (let j = 0; j < O; j++) out[j] += x * w3[row + j];
-  }
-  for (let j = 0; j < O; j++) out[j] = 1 / (1 + Math.exp(-out[j]));
+  dense(m.h1, m.b1, pose, m.w1, digit * m.D, false); // only this capsule's rows: the others are masked
+  dense(m.h2, m.b2, m.h1, m.w2, 0, true);
+  dense(m.out, m.b3, m.h2, m.w3, 0, true);
+  const out = m.out;
+  for (let j = 0; j < out.length; j++) out[j] = 1 / (1 + Math.exp(-out[j]));
   return out;
 }
 
