@@ -13,7 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from capsviz.app import cached, inputs, layout, pair_page, sidebar, state, text
-from capsviz.app.panels import equivariance, pose, prediction, routing
+from capsviz.app.panels import equivariance, explain, pose, prediction, routing
 from capsviz.checkpoint import CheckpointError
 
 
@@ -47,13 +47,16 @@ def run() -> None:
         prediction.seen(trace)
     with col_lengths:
         prediction.lengths(trace)
-    pose_tab, routing_tab, eq_tab = st.tabs(state.TABS, key=state.TAB, on_change="rerun")
+    pose_tab, routing_tab, explain_tab, eq_tab = st.tabs(state.TABS, key=state.TAB, on_change="rerun")
     with pose_tab:
         if pose_tab.open is not False:  # the first tab is open before the browser reports a choice
             pose.render(trace, sig, model_path)
     with routing_tab:
         if routing_tab.open:
             routing.render(trace, image, sig)
+    with explain_tab:
+        if explain_tab.open:  # attribution costs ~150 ms: only when its view is open
+            explain.render(trace, image, model_path, sig)
     with eq_tab:
         if eq_tab.open:
             equivariance.render(image, trace.prediction, iterations, model_path)

@@ -56,7 +56,9 @@ def slider_specs(
     specs = []
     for k, value in enumerate(values.tolist()):
         given = dims[k] if dims is not None else None
-        spec = DimSpec(**given) if isinstance(given, Mapping) else (given or DimSpec())
+        if isinstance(given, Mapping):  # extra keys (a spec's own "value") are ignored: the pose decides
+            given = DimSpec(**{f: given[f] for f in DimSpec.__dataclass_fields__ if f in given})
+        spec = given or DimSpec()
         lo = value - span if spec.min is None else min(float(spec.min), value)
         hi = value + span if spec.max is None else max(float(spec.max), value)
         specs.append(

@@ -76,6 +76,9 @@ class Preprocessed:
     ink_box: (top, left, bottom, right) of the ink in the source, bottom/right exclusive.
     source_shape: (H, W) of the source.
     stroke_width: estimated stroke width of the source ink in source pixels (0 if not measured).
+    source_offset, source_scale: where the 28x28 field lies on the source, (row, col) each: the field's
+        pixel (r, c) covers source rows offset[0] + [r, r + 1) * scale[0] and columns likewise (pixel-edge
+        coordinates), so maps over the field can be drawn back onto the source.
     """
 
     image: np.ndarray
@@ -83,6 +86,8 @@ class Preprocessed:
     ink_box: tuple[int, int, int, int]
     source_shape: tuple[int, int]
     stroke_width: float = 0.0
+    source_offset: tuple[float, float] = (0.0, 0.0)
+    source_scale: tuple[float, float] = (1.0, 1.0)
 
 
 # --- arrays -> ink ------------------------------------------------------------------------
@@ -183,10 +188,11 @@ def stroke_width(ink: np.ndarray) -> float:
     return float(4.0 * edt[mask].mean())
 
 
-def _set_stroke_width(ink: np.ndarray, width: float, target: float) -> np.ndarray:
+def _set_stroke_width(ink: np.ndarray, width: float, target: float) -> tuple[np.ndarray, tuple[int, int]]:
     """Erode (target < width) or dilate (target > width) ink (H, W) so its strokes are about
     ``target`` px wide, with a one-pixel soft edge so the later downscale stays anti-aliased.
-    Returns the result cropped to its ink (dilation grows it, erosion shrinks it)."""
+    Returns the result cropped to its ink (dilation grows it, erosion shrinks it), and where its pixel
+    (0, 0) lies in ``ink`` (row, col; negative when it grew)."""
     r = (width - target) / 2.0  # how far each edge moves inwards (negative: outwards)
     p = math.ceil(max(-r, 0.0)) + 2
     mask = np.pad(ink > 0.5 * float(ink.max()), p)
@@ -197,9 +203,9 @@ def _set_stroke_width(ink: np.ndarray, width: float, target: float) -> np.ndarra
         out = np.clip(-r + 0.5 - ndimage.distance_transform_edt(~mask), 0.0, 1.0)
         out[mask] = 1.0
     if not (out > 0).any():
-        return ink
+        return ink, (0, 0)
     top, left, bottom, right = _bbox(out > INK_THRESHOLD)
-    return out[top:bottom, left:right].astype(np.float32)
+    return out[top:bottom, left:right].astype(np.float32), (top - p, left - p)
 
 
 # --- the pipeline -------------------------------------------------------------------------
@@ -217,8 +223,9 @@ def _resize_bilinear(a: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(img.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def _place(patch: np.ndarray, subpixel: bool) -> np.ndarray:
-    """Put a (h, w) patch into the 28x28 field with its centre of mass at (14, 14).
+def _place(patch: np.ndarray, subpixel: bool) -> tuple[np.ndarray, tuple[float, float]]:
+    """Put a (h, w) patch into the 28x28 field with its centre of mass at (14, 14). Returns the field and
+    where the patch's pixel (0, 0) landed in it (row, col).
 
     Integer shift by default, like MNIST (whose centres of mass scatter +-0.5 px around 14): a
     sub-pixel shift blurs by bilinear interpolation and made no difference on drawn digits."""
@@ -233,7 +240,8 @@ def _place(patch: np.ndarray, subpixel: bool) -> np.ndarray:
     big[pad + iy : pad + iy + h, pad + ix : pad + ix + w] = patch
     if subpixel:
         big = ndimage.shift(big, (oy - iy, ox - ix), order=1, mode="constant")
-    return big[pad : pad + FIELD, pad : pad + FIELD]
+    shift = (oy, ox) if subpixel else (float(iy), float(ix))
+    return big[pad : pad + FIELD, pad : pad + FIELD], shift
 
 
 def to_mnist(image: np.ndarray, normalize_stroke: bool = True, subpixel: bool = False) -> Preprocessed:
@@ -260,7 +268,7 @@ def to_mnist(image: np.ndarray, normalize_stroke: bool = True, subpixel: bool = 
     # Work at <= 512 px: enough resolution for the stroke estimate and a smooth erosion, cheap for
     # a 25 MP photo; a work pixel is k x k source pixels.
     k = math.ceil(max(crop.shape) / WORK_SIDE)
-    work = _box_reduce(crop, k)
+    work, work_origin = _box_reduce(crop, k), (0, 0)  # origin: where work's pixel (0, 0) lies on the reduced crop
     long_side = max(crop.shape)
     low_res = long_side < WORK_MIN  # e.g. a 28x28 MNIST image: measure on an upsampled copy
     if low_res:
@@ -284,17 +292,35 @@ def to_mnist(image: np.ndarray, normalize_stroke: bool = True, subpixel: bool = 
             # Moving every edge by r also shortens the long side by 2r; solve
             # (width - 2r) * BOX / (long_work - 2r) = want for r.
             r = (width - want * long_work / BOX) / (2.0 * (1.0 - want / BOX))
-            work = _set_stroke_width(work, width, width - 2.0 * r)
+            work, work_origin = _set_stroke_width(work, width, width - 2.0 * r)
 
     h, w = work.shape
     scale = BOX / max(h, w)
-    patch = _resize(work, max(1, round(h * scale)), max(1, round(w * scale)))
-    patch = np.clip(patch, 0.0, None)
+    patch = np.clip(_resize(work, max(1, round(h * scale)), max(1, round(w * scale))), 0.0, None)
     if patch.sum() <= 0:
         raise TooSmallError("The drawing is too faint or thin to read: draw with a thicker pen.")
-    out = np.clip(_place(patch, subpixel), 0.0, None)
-    out = np.clip(out / out.max(), 0.0, 1.0).astype(np.float32)
-    return Preprocessed(image=out, inverted=inverted, ink_box=box, source_shape=a.shape[:2], stroke_width=width_src)
+    placed, at = _place(patch, subpixel)  # >= 0 everywhere: a non-negative patch, moved
+    out = np.clip(placed / placed.max(), 0.0, 1.0).astype(np.float32)
+    geometry = _field_on_source((top, left), k, work_origin, work.shape, patch.shape, at)
+    return Preprocessed(out, inverted, box, a.shape[:2], width_src, *geometry)
+
+
+def _field_on_source(
+    crop_at: tuple[int, int],
+    k: int,
+    work_at: tuple[int, int],
+    work_shape: tuple[int, ...],
+    patch_shape: tuple[int, ...],
+    patch_at: tuple[float, float],
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where the 28x28 field lies on the source: (offset, scale) per axis, so field pixel edge f is at source
+    offset + f * scale. A field pixel is work / patch work pixels, each k source pixels; the crop starts at
+    crop_at in the source, the work image at work_at (work pixels) on the reduced crop, the patch at patch_at in
+    the field."""
+    sy, sx = k * work_shape[0] / patch_shape[0], k * work_shape[1] / patch_shape[1]
+    oy = crop_at[0] + k * work_at[0] - patch_at[0] * sy
+    ox = crop_at[1] + k * work_at[1] - patch_at[1] * sx
+    return (oy, ox), (sy, sx)
 
 
 # --- uploads ------------------------------------------------------------------------------
@@ -304,13 +330,20 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def load_upload(data: bytes, max_pixels: int = 25_000_000, max_bytes: int = 20_000_000) -> np.ndarray:
+def load_upload(
+    data: bytes, max_pixels: int = 25_000_000, max_bytes: int = 20_000_000, notes: list[str] | None = None
+) -> np.ndarray:
     """Decode an uploaded file (PNG, JPEG, GIF, BMP, TIFF, WebP, ... anything Pillow reads).
 
-    Returns (H, W) uint8 grayscale, (H, W, 3) RGB or (H, W, 4) RGBA, EXIF orientation applied,
-    ready for to_mnist. Raises UnreadableImageError with a user-facing message for an empty,
-    oversized, non-image, truncated or corrupt file and for images over ``max_pixels`` (which also
-    stops decompression bombs before any pixel is decoded)."""
+    Returns (H, W) uint8 grayscale, (H, W, 3) RGB or (H, W, 4) RGBA, EXIF orientation applied (a phone
+    photo stored sideways comes back upright), ready for to_mnist. An animated or multi-page file gives its
+    first frame, and says so in ``notes`` (user-facing sentences appended when a list is passed). A page
+    that is not plain white or black behind its ink (coloured paper, uneven light) is evened out
+    (_even_page) and comes back as (H, W) grayscale, ink on white (or light ink on black).
+
+    Raises UnreadableImageError with a user-facing message for an empty, oversized, non-image, truncated
+    or corrupt file, for images over ``max_pixels`` (which also stops decompression bombs before any
+    pixel is decoded), under MIN_UPLOAD_SIDE px on a side, or more than MAX_ASPECT times longer than wide."""
     try:
         data = bytes(data)
     except TypeError as exc:
@@ -324,7 +357,7 @@ def load_upload(data: bytes, max_pixels: int = 25_000_000, max_bytes: int = 20_0
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            im = Image.open(io.BytesIO(data))  # reads the header only
+            im: Image.Image = Image.open(io.BytesIO(data))  # reads the header only
         except Image.DecompressionBombError as exc:
             raise UnreadableImageError(_too_big_message(None, max_pixels)) from exc
         except Image.DecompressionBombWarning as exc:
@@ -336,6 +369,8 @@ def load_upload(data: bytes, max_pixels: int = 25_000_000, max_bytes: int = 20_0
         w, h = im.size
         if w * h > max_pixels:
             raise UnreadableImageError(_too_big_message((w, h), max_pixels))
+        _check_shape(w, h)
+        frames, kind = _frame_count(im), im.format
         try:
             im.seek(0)  # first frame of a GIF / multi-page TIFF
             im.load()
@@ -347,7 +382,9 @@ def load_upload(data: bytes, max_pixels: int = 25_000_000, max_bytes: int = 20_0
         im = ImageOps.exif_transpose(im)
     except Exception:  # a malformed EXIF block should not cost the user the image
         pass
-    return _to_array(im)
+    if frames > 1 and notes is not None:
+        notes.append(_frames_note(kind, frames))
+    return _even_page(_to_array(im))
 
 
 def _too_big_message(size: tuple[int, int] | None, max_pixels: int) -> str:
@@ -365,3 +402,138 @@ def _to_array(im: Image.Image) -> np.ndarray:
         return np.asarray(im.convert("L"), dtype=np.uint8)
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
     return np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8)
+
+
+# --- uploads: shape, frames, the page behind the ink, how many marks ----------------------
+
+MIN_UPLOAD_SIDE = 8  # px on each side: an 8x8 icon is the smallest picture a digit can be read from
+MAX_ASPECT = 50  # a picture more than 50 times longer than wide is a strip, not a photo of one digit
+PAGE_SIDE = 256  # the page's background is fitted on a copy about this size
+PAGE_EVEN = 0.05  # a background varying less than this, on the side to_mnist expects, is left alone
+PAGE_GRAIN = 0.06  # a background noisier than this (noise, texture) has no smooth lighting to even out
+TEXTURE_SPREAD = 0.15  # a frame this varied (median absolute deviation) is noise or texture, not a background
+MARKS_SIDE = 512  # marks are counted on a copy at most this size
+SPECKS = 20  # this many separate bits of ink, the two largest holding under half of it: scattered specks
+NOISE_MESSAGE = (
+    "No digit found: the picture looks like noise or texture, with no mark standing out from a plain "
+    "background. Upload a picture of one digit on plain paper."
+)
+
+
+def _check_shape(w: int, h: int) -> None:
+    if min(w, h) < MIN_UPLOAD_SIDE:
+        raise UnreadableImageError(
+            f"The image is {w}x{h} px: too small to hold a digit (the limit is {MIN_UPLOAD_SIDE} px on each side)."
+        )
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise UnreadableImageError(
+            f"The image is {w}x{h} px: too long and narrow to be a picture of one digit (the limit is "
+            f"{MAX_ASPECT}:1). Crop it to the digit."
+        )
+
+
+def _frame_count(im: Image.Image) -> int:
+    """Frames in an animated GIF, PNG or WebP, pages in a TIFF; 1 for a still image and for a camera's MPO
+    (a JPEG with preview images attached: its first frame is the photo)."""
+    if im.format == "MPO":
+        return 1
+    try:
+        return max(1, int(getattr(im, "n_frames", 1)))
+    except Exception:  # a damaged later frame: the first may still be fine
+        return 1
+
+
+def _frames_note(kind: str | None, frames: int) -> str:
+    if kind == "TIFF":
+        return f"The file has {frames} pages: only the first page is read."
+    return f"The image is animated ({frames} frames): only its first frame is read."
+
+
+def _even_page(a: np.ndarray) -> np.ndarray:
+    """Even out the page behind the ink: coloured or grey paper, light falling off across a photo.
+
+    The background is fitted as a smooth (quadratic) surface on a small copy, robustly (the ink left
+    out), then divided out (dark ink -> on white) or subtracted (light ink -> on black): (H, W) uint8.
+    A page already even and on the side to_mnist expects (dark ink on light paper, light ink on dark) is
+    returned as it came, and so is a blank one and one whose background is itself noisy (noise, texture:
+    there is no lighting to fit)."""
+    h, w = a.shape[:2]
+    k = max(1, math.ceil(max(h, w) / PAGE_SIDE))
+    small = _gray(a[::k, ::k]).astype(np.float64)
+    values = small.ravel()
+    lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
+    if hi - lo < MIN_CONTRAST:
+        return a  # blank: to_mnist says so
+    bg = float(np.median(_border(small)))
+    dark_ink = bg - lo >= hi - bg
+    rows, cols = np.arange(0, h, k, dtype=np.float64), np.arange(0, w, k, dtype=np.float64)
+    design = np.stack([t.ravel() for t in _quadratic(rows / h, cols / w, small.shape)], axis=1)
+    keep = values > (bg + lo) / 2 if dark_ink else values < (bg + hi) / 2  # the paper's side of the ink
+    grain = 0.0
+    for _ in range(3):
+        if keep.sum() < design.shape[1] * 4:
+            return a
+        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        resid = values - design @ coef
+        grain = 1.4826 * float(np.median(np.abs(resid[keep])))
+        keep = np.abs(resid) <= max(3.0 * grain, 0.03)
+    surface = (design @ coef).reshape(small.shape)
+    expected_side = surface.min() > 0.5 if dark_ink else surface.max() < 0.5
+    if grain > PAGE_GRAIN or (surface.max() - surface.min() <= PAGE_EVEN and expected_side):
+        return a
+    y = np.arange(h, dtype=np.float32)[:, None] / h
+    x = np.arange(w, dtype=np.float32)[None, :] / w
+    full = sum((c * t for c, t in zip(coef.astype(np.float32), _quadratic(y, x, (h, w)), strict=True)), np.float32(0))
+    g = _gray(a)
+    if dark_ink:
+        out = g / np.maximum(full, 0.02)
+    else:
+        out = (g - full) / np.maximum(1.0 - full, 0.02)
+    return (np.clip(out, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def _quadratic(y: np.ndarray, x: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The six terms of a quadratic surface over rows y and columns x (each in [0, 1)), broadcast to shape."""
+    y = y.reshape(-1, 1)
+    x = x.reshape(1, -1)
+    return [np.broadcast_to(t, shape) for t in (np.ones_like(x * y), x, y, x * x, x * y, y * y)]
+
+
+def check_marks(image: np.ndarray) -> list[str]:
+    """Look at an upload's ink before it is read as one digit.
+
+    Raises PreprocessError (NOISE_MESSAGE) when no mark stands out: a frame that is not a plain
+    background (noise, a texture), or ink scattered in specks. Returns warnings for the user: more than one
+    separate digit-sized mark (two digits side by side, say), where the one-digit model's reading is
+    uncertain. A blank image passes (to_mnist says it is blank)."""
+    g = _gray(image)
+    frame = _border(g)
+    if float(np.median(np.abs(frame - np.median(frame)))) > TEXTURE_SPREAD:
+        raise PreprocessError(NOISE_MESSAGE)
+    ink, _ = _ink(g)
+    if float(ink.max()) < MIN_CONTRAST:
+        return []
+    ink = _box_reduce(ink, math.ceil(max(ink.shape) / MARKS_SIDE))
+    labels, n = ndimage.label(ink > INK_THRESHOLD * float(ink.max()), structure=np.ones((3, 3)))
+    if n < 2:
+        return []
+    mass = np.asarray(ndimage.sum(ink, labels, np.arange(1, n + 1)))
+    order = np.argsort(mass)[::-1]
+    if n >= SPECKS and mass[order[:2]].sum() < 0.5 * mass.sum():
+        raise PreprocessError(NOISE_MESSAGE)
+    boxes = ndimage.find_objects(labels)
+    first = boxes[order[0]]
+
+    def side(box: tuple[slice, ...]) -> int:
+        return max(s.stop - s.start for s in box)
+
+    def apart(box: tuple[slice, ...]) -> bool:  # no overlap in rows, or none in columns
+        return any(s.stop <= f.start or f.stop <= s.start for s, f in zip(box, first, strict=True))
+
+    marks = [i for i in order if mass[i] >= 0.25 * mass[order[0]] and side(boxes[i]) >= 0.5 * side(first)]
+    if not any(apart(boxes[i]) for i in marks[1:]):
+        return []
+    return [
+        f"More than one mark: {len(marks)} separate digit-sized marks were found, but the model reads one "
+        "digit, so this prediction is uncertain. Crop the picture to a single digit."
+    ]

@@ -83,7 +83,7 @@ class RoutingRecord:
 
 
 def dynamic_routing(
-    u_hat: torch.Tensor, iterations: int = 3, record: bool = False
+    u_hat: torch.Tensor, iterations: int = 3, record: bool = False, stop_gradient: bool = True
 ) -> tuple[torch.Tensor, RoutingRecord | None]:
     """Route primary-capsule predictions to digit capsules.
 
@@ -91,6 +91,8 @@ def dynamic_routing(
         u_hat: (B, J, I, D) predictions u_hat_j|i = W_ij u_i.
         iterations: r >= 1. b_ij starts at 0, so r=1 is uniform coupling (c_ij = 1/J).
         record: also return a :class:`RoutingRecord` of every iteration.
+        stop_gradient: as in training, let gradients into ``u_hat`` through the last iteration only; False
+            (attribution) differentiates through the couplings of every iteration too. The values are the same.
 
     Returns:
         v: (B, J, D) digit capsules, in fp32.
@@ -102,7 +104,7 @@ def dynamic_routing(
     if iterations < 1:
         raise ValueError(f"routing needs at least 1 iteration, got {iterations}")
     batch, num_digit, num_primary, _ = u_hat.shape
-    u_stopped = u_hat.detach()
+    u_stopped = u_hat.detach() if stop_gradient else u_hat
     # Logits live in fp32: they accumulate agreements over iterations.
     b = u_hat.new_zeros((batch, num_digit, num_primary), dtype=torch.float32)
     steps: list[tuple[torch.Tensor, ...]] = []
@@ -116,7 +118,8 @@ def dynamic_routing(
             steps.append((b, c, v.detach(), v.detach().norm(dim=-1)))
         if it < iterations - 1:
             # agreement a_ij = u_hat_j|i . v_j : (B, J, I, D) @ (B, J, D, 1) -> (B, J, I)
-            agreement = torch.matmul(u_stopped, v.detach().unsqueeze(-1).to(u.dtype)).squeeze(-1)
+            v_agree = v.detach() if stop_gradient else v
+            agreement = torch.matmul(u_stopped, v_agree.unsqueeze(-1).to(u.dtype)).squeeze(-1)
             b = b + agreement.float()
     if not record:
         return v, None

@@ -205,7 +205,9 @@ def test_pose_editor_gets_the_capsule_and_its_edit_comes_back(env):
     assert header["digit"] == int(_metric(at).value)  # the prediction's capsule first
     assert [d["label"] for d in header["dims"]] == [f"Dimension {k}" for k in range(1, 17)]
     for d in header["dims"]:
-        assert d["min"] == pytest.approx(d["value"] - POSE_SPAN) and d["max"] == pytest.approx(d["value"] + POSE_SPAN)
+        # no atlas beside this checkpoint: plain sliders over the value +- POSE_SPAN, on a 0.01 grid
+        assert d["value"] - POSE_SPAN - 0.01 <= d["min"] <= d["value"] - POSE_SPAN
+        assert d["value"] + POSE_SPAN <= d["max"] <= d["value"] + POSE_SPAN + 0.01
     assert len(image) == MNIST_SIDE * MNIST_SIDE and max(image) > 200  # the input the model saw, as bytes
     start = np.array([d["value"] for d in header["dims"]])
     assert _edited_length(at) == pytest.approx(np.linalg.norm(start), abs=0.006)

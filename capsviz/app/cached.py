@@ -12,6 +12,7 @@ import streamlit as st
 from plotly.graph_objects import Figure
 
 from capsviz import figures
+from capsviz.attribution import Attribution, attribute
 from capsviz.card import listed_mistakes
 from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, card_mismatch, load_model, read_card
 from capsviz.data import DataNotFoundError, load_mnist
@@ -20,6 +21,7 @@ from capsviz.inspection import FIGURE4_DELTAS, CapsuleTrace, classify, perturbat
 from capsviz.model import CapsNet
 from capsviz.multimnist import MultiMNISTArrays, MultiMNISTSet, load_test_set
 from capsviz.pair_trace import PairTrace, decode_pair
+from capsviz.pose_atlas import PoseAtlas, load_atlas
 
 CHECKPOINT_ENV = "CAPSVIZ_CHECKPOINT"
 MULTIMNIST_CHECKPOINT_ENV = "CAPSVIZ_MULTIMNIST_CHECKPOINT"  # the two-digit (36x36 MultiMNIST) model
@@ -141,3 +143,15 @@ def test_pair(data_dir: str, index: int) -> MultiMNISTArrays:
     test = pair_test_set(data_dir)
     assert not isinstance(test, str), test  # callers reach here only with the test set loaded
     return test.numpy(slice(index, index + 1))
+
+
+@st.cache_data(max_entries=64, show_spinner="Attributing…")
+def attribution(image: np.ndarray, target: int, versus: int | None, iterations: int, model_path: str) -> Attribution:
+    """One attribution map (Integrated Gradients), cached per input, capsule pair and routing iterations."""
+    return attribute(model(model_path), image, target, versus=versus, iterations=iterations)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def pose_atlas(path: str) -> PoseAtlas | None:
+    """The measured names and ranges of the pose dimensions beside the checkpoint (None: not measured)."""
+    return load_atlas(path)

@@ -11,15 +11,33 @@ import streamlit as st
 from capsviz.app import cached, state, text
 from capsviz.data import ENV_VAR, resolve_data_dir
 from capsviz.drawn_digits import CANVAS, PEN_RANGE, PEN_WIDTH
-from capsviz.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload, to_mnist
+from capsviz.preprocess import (
+    EmptyDrawingError,
+    PreprocessError,
+    TooSmallError,
+    check_marks,
+    load_upload,
+    to_mnist,
+)
 
 CANVAS_TOOLBAR_FIX = Path(__file__).parent / "assets" / "canvas_toolbar_fix.js"
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]
+BLANK_UPLOAD = (
+    "No digit found: the picture is blank (one even tone, no ink standing out from the background). "
+    "Upload a picture of one digit."
+)
+FILLED_CANVAS = "The canvas is all ink: there is no digit shape left to read. Clear it and draw a digit."
+BROKEN_CANVAS = "The canvas sent a drawing that could not be read. Clear it and draw again."
 
 
-def read_upload(data: bytes) -> np.ndarray:
-    """Uploaded file bytes -> the 28x28 model input. Raises PreprocessError (user-facing message)."""
-    return to_mnist(load_upload(data)).image
+def read_upload(data: bytes) -> tuple[np.ndarray, list[str]]:
+    """Uploaded file bytes -> the 28x28 model input and warnings for the user (an animated file's first frame
+    was read, more than one mark). Raises PreprocessError (user-facing message); a blank picture raises
+    EmptyDrawingError."""
+    notes: list[str] = []
+    pixels = load_upload(data, notes=notes)
+    notes += check_marks(pixels)
+    return to_mnist(pixels).image, notes
 
 
 def canvas_rgba(width: int, key: str, colour: str = "#FFFFFF") -> np.ndarray | None:
@@ -50,22 +68,45 @@ def draw() -> np.ndarray | None:
     canvas_toolbar_fix()
     canvas_slot = st.container()  # the canvas sits above the pen control that sets it
     width = st.slider("Pen width", *PEN_RANGE, PEN_WIDTH, key=state.PEN_WIDTH)
+    broken = False
     with canvas_slot:
-        rgba = canvas_rgba(width, state.canvas_key())
+        try:
+            rgba = canvas_rgba(width, state.canvas_key())
+        except (ValueError, OSError):  # a damaged image from the page (bad data URL, not a PNG)
+            rgba, broken = None, True
     st.button("Clear", on_click=state.clear_canvas, icon=":material/delete:")
     st.caption(text.CANVAS_TOOLBAR_HINT)
+    if broken:
+        st.error(BROKEN_CANVAS)
+        return None
     if rgba is None:
         st.info(text.DRAW_PROMPT)
         return None
     try:
-        return to_mnist(rgba).image
+        pre = to_mnist(rgba)
+        top, left, bottom, right = pre.ink_box
+        if max(bottom - top, right - left) < 2 * width:  # a click: a disc one pen wide reads as a blob
+            raise TooSmallError(
+                f"The drawing is too small to read ({bottom - top}x{right - left} px, a dot about one pen wide): "
+                "draw the digit bigger, filling most of the box."
+            )
+        return pre.image
     except EmptyDrawingError:
-        st.info(text.DRAW_PROMPT)
+        if _mostly_ink(rgba):
+            st.warning(FILLED_CANVAS)
+        else:
+            st.info(text.DRAW_PROMPT)
     except TooSmallError as exc:
         st.warning(str(exc))
     except PreprocessError as exc:
         st.error(str(exc))
     return None
+
+
+def _mostly_ink(rgba: np.ndarray) -> bool:
+    """A canvas painted over: most of it white (the canvas's ink), so to_mnist took it for paper."""
+    a = np.asarray(rgba)
+    return a.ndim == 3 and float((a[..., :3].mean(axis=-1) > 127).mean()) > 0.5
 
 
 def _pick_by_class(labels: np.ndarray) -> int:
@@ -130,10 +171,16 @@ def upload() -> np.ndarray | None:
         st.info(text.UPLOAD_PROMPT)
         return None
     try:
-        return read_upload(up.getvalue())
+        image, notes = read_upload(up.getvalue())
+    except EmptyDrawingError:
+        st.error(BLANK_UPLOAD)
+        return None
     except PreprocessError as exc:
         st.error(str(exc))
         return None
+    for note in notes:
+        st.warning(note)
+    return image
 
 
 def image_from(source: str, model_path: str) -> np.ndarray | None:

@@ -45,7 +45,8 @@ TAB = "tab"
 POSE_TAB = ":material/tune: Pose dimensions"
 ROUTING_TAB = ":material/hub: Routing"
 EQUIVARIANCE_TAB = ":material/rotate_90_degrees_ccw: Equivariance"
-TABS = (POSE_TAB, ROUTING_TAB, EQUIVARIANCE_TAB)
+EXPLAIN_TAB = ":material/ads_click: Which ink"
+TABS = (POSE_TAB, ROUTING_TAB, EXPLAIN_TAB, EQUIVARIANCE_TAB)
 PAIR_TAB = "pair_tab"
 RECONSTRUCTION_TAB = ":material/layers: Reconstructions and pose"
 PAIR_TABS = (RECONSTRUCTION_TAB, ROUTING_TAB)
@@ -70,6 +71,9 @@ FIG_CONVERGENCE = "fig_convergence"
 FIG_MATRIX = "fig_matrix"
 FIG_PERTURBATION = "fig_perturbation"
 FIG_SWEEP = "fig_sweep"
+FIG_ATTRIBUTION = "fig_attribution"
+FIG_EXPLAIN_ROUTING = "fig_explain_routing"
+FIG_ATTRIBUTION_SOURCE = "fig_attribution_source"
 FIG_PAIR_LENGTHS = "fig_pair_lengths"
 FIG_STROKE_SHARES = "fig_stroke_shares"
 FIG_ACCURACY_BY_ITERATIONS = "fig_accuracy_by_iterations"
@@ -88,6 +92,14 @@ def pair_canvas_key() -> str:
 
 def decode_key(sig: str) -> str:
     return f"decode_{sig}"
+
+
+def explain_capsule_key(sig: str) -> str:
+    return f"explain_capsule_{sig}"
+
+
+def explain_versus_key(sig: str) -> str:
+    return f"explain_versus_{sig}"
 
 
 def spatial_digits_key(sig: str) -> str:

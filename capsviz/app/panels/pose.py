@@ -12,6 +12,7 @@ import streamlit as st
 from capsviz.app import cached, state, text
 from capsviz.app.pose_editor import pose_editor
 from capsviz.inspection import CapsuleTrace
+from capsviz.pose_atlas import slider_specs
 
 
 def _capsule_picker(trace: CapsuleTrace, sig: str) -> int:
@@ -46,9 +47,10 @@ def render(trace: CapsuleTrace, sig: str, model_path: str, predicted: tuple[int,
     ``predicted``: the capsules the page reads as its answer (default the longest; two for a pair)."""
     predicted = predicted or (trace.prediction,)
     digit = _capsule_picker(trace, sig)
-    pose = pose_editor(
-        cached.model(model_path), trace.image, trace.poses[digit], digit, signature=sig, key=state.POSE_EDITOR
-    )
+    atlas = cached.pose_atlas(model_path)
+    dims = slider_specs(atlas, digit, trace.poses[digit])  # measured names and ranges, where there are some
+    model = cached.model(model_path)
+    pose = pose_editor(model, trace.image, trace.poses[digit], digit, signature=sig, dims=dims, key=state.POSE_EDITOR)
     poses = trace.poses.astype(np.float32).copy()
     poses[digit] = pose
     st.caption(
