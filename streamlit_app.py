@@ -36,11 +36,12 @@ def run() -> None:
     st.caption(text.SUBTITLE)
     col_in, col_seen, col_lengths = layout.top_row()
     with col_in:
-        image = inputs.image_from(source, model_path)
-    if image is None:
+        reading = inputs.image_from(source, model_path)
+    if reading is None:
         with col_seen:
             prediction.seen_empty()
         return
+    image = reading.image
     trace = cached.trace(image, iterations, model_path)
     sig = layout.signature(image, iterations)
     with col_seen:
@@ -56,7 +57,7 @@ def run() -> None:
             routing.render(trace, image, sig)
     with explain_tab:
         if explain_tab.open:  # attribution costs ~150 ms: only when its view is open
-            explain.render(trace, image, model_path, sig)
+            explain.render(trace, image, model_path, sig, source=reading.source, pre=reading.pre)
     with eq_tab:
         if eq_tab.open:
             equivariance.render(image, trace.prediction, iterations, model_path)

@@ -537,3 +537,13 @@ def test_trained_model_reads_drawn_digits(monkeypatch):
     at = _app()
     assert _metric(_draw(at, ONE)).value == "1"
     assert _metric(_draw(at, SEVEN)).value == "7"
+
+
+def test_which_ink_tab_maps_the_drawing_and_the_input(env):
+    at = _draw(_app())
+    at.session_state[state.TAB] = state.EXPLAIN_TAB
+    at.run()
+    _no_exception(at)
+    assert _chart(at, state.FIG_ATTRIBUTION)["data"]  # the map over the 28x28 input
+    source = _chart(at, state.FIG_ATTRIBUTION_SOURCE)  # and drawn back onto the drawing itself
+    assert source["data"]

@@ -3,6 +3,7 @@ image the model sees, or None (with a message on the page saying why)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from capsviz.data import ENV_VAR, resolve_data_dir
 from capsviz.drawn_digits import CANVAS, PEN_RANGE, PEN_WIDTH
 from capsviz.preprocess import (
     EmptyDrawingError,
+    Preprocessed,
     PreprocessError,
     TooSmallError,
     check_marks,
@@ -30,14 +32,30 @@ FILLED_CANVAS = "The canvas is all ink: there is no digit shape left to read. Cl
 BROKEN_CANVAS = "The canvas sent a drawing that could not be read. Clear it and draw again."
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What an input gives the page: the 28x28 image the model sees and, for a drawing or an upload, the
+    picture it came from and how it was cropped and scaled (to draw maps back onto it)."""
+
+    image: np.ndarray
+    source: np.ndarray | None = None
+    pre: Preprocessed | None = None
+
+
 def read_upload(data: bytes) -> tuple[np.ndarray, list[str]]:
     """Uploaded file bytes -> the 28x28 model input and warnings for the user (an animated file's first frame
     was read, more than one mark). Raises PreprocessError (user-facing message); a blank picture raises
     EmptyDrawingError."""
+    reading, notes = _read_upload(data)
+    return reading.image, notes
+
+
+def _read_upload(data: bytes) -> tuple[Reading, list[str]]:
     notes: list[str] = []
     pixels = load_upload(data, notes=notes)
     notes += check_marks(pixels)
-    return to_mnist(pixels).image, notes
+    pre = to_mnist(pixels)
+    return Reading(pre.image, pixels, pre), notes
 
 
 def canvas_rgba(width: int, key: str, colour: str = "#FFFFFF") -> np.ndarray | None:
@@ -63,7 +81,7 @@ def canvas_toolbar_fix() -> None:
     st.html(f"<script>{CANVAS_TOOLBAR_FIX.read_text()}</script>", unsafe_allow_javascript=True)
 
 
-def draw() -> np.ndarray | None:
+def draw() -> Reading | None:
     st.markdown("**Your drawing**")
     canvas_toolbar_fix()
     canvas_slot = st.container()  # the canvas sits above the pen control that sets it
@@ -90,7 +108,7 @@ def draw() -> np.ndarray | None:
                 f"The drawing is too small to read ({bottom - top}x{right - left} px, a dot about one pen wide): "
                 "draw the digit bigger, filling most of the box."
             )
-        return pre.image
+        return Reading(pre.image, rgba, pre)
     except EmptyDrawingError:
         if _mostly_ink(rgba):
             st.warning(FILLED_CANVAS)
@@ -164,14 +182,14 @@ def gallery(model_path: str) -> np.ndarray | None:
     return (images[index] / 255.0).astype(np.float32)
 
 
-def upload() -> np.ndarray | None:
+def upload() -> Reading | None:
     up = st.file_uploader(text.UPLOAD_LABEL, type=UPLOAD_TYPES, key=state.UPLOAD_KEY)
     st.caption(text.UPLOAD_HINT)
     if up is None:
         st.info(text.UPLOAD_PROMPT)
         return None
     try:
-        image, notes = read_upload(up.getvalue())
+        reading, notes = _read_upload(up.getvalue())
     except EmptyDrawingError:
         st.error(BLANK_UPLOAD)
         return None
@@ -180,13 +198,14 @@ def upload() -> np.ndarray | None:
         return None
     for note in notes:
         st.warning(note)
-    return image
+    return reading
 
 
-def image_from(source: str, model_path: str) -> np.ndarray | None:
-    """The chosen source's 28x28 image, or None."""
+def image_from(source: str, model_path: str) -> Reading | None:
+    """The chosen source's reading (the 28x28 image, and the picture it came from), or None."""
     if source == state.GALLERY:
-        return gallery(model_path)
+        image = gallery(model_path)
+        return None if image is None else Reading(image)
     if source == state.UPLOAD:
         return upload()
     return draw()
