@@ -85,11 +85,11 @@ def export_decoder(model) -> DecoderPayload:
     linears = [m for m in decoder.net if hasattr(m, "weight")]
     if len(linears) != 3:
         raise ValueError(f"expected a decoder with 3 linear layers, got {len(linears)}")
-    arrays = []
-    for layer in linears:
-        arrays += [layer.weight.detach().float().cpu().numpy(), layer.bias.detach().float().cpu().numpy()]
+    (w1, b1), (w2, b2), (w3, b3) = (
+        (layer.weight.detach().float().cpu().numpy(), layer.bias.detach().float().cpu().numpy()) for layer in linears
+    )
     digit_dim = getattr(getattr(model, "cfg", None), "digit_dim", 16)
-    return pack_decoder(*arrays, digit_dim=digit_dim)
+    return pack_decoder(w1, b1, w2, b2, w3, b3, digit_dim=digit_dim)
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,9 @@ def unpack_decoder(blob: bytes) -> DecoderArrays:
     for rows, cols in sizes_f16:
         weights.append(np.frombuffer(blob, "<f2", rows * cols, off).astype(np.float32).reshape(rows, cols))
         off += 2 * rows * cols
-    return DecoderArrays(*biases, *weights, num_classes=c, digit_dim=d)
+    b1, b2, b3 = biases
+    w1t, w2t, w3t = weights
+    return DecoderArrays(b1, b2, b3, w1t, w2t, w3t, num_classes=c, digit_dim=d)
 
 
 def decode_reference(payload: DecoderPayload | DecoderArrays | bytes, pose: np.ndarray, digit: int) -> np.ndarray:

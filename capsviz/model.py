@@ -96,7 +96,9 @@ class PrimaryCaps(nn.Module):
         """(B, 256, 20, 20) -> (B, 1152, 8), capsule i = (row * 6 + col) * 32 + type."""
         if x.device.type == "cpu" and torch.is_grad_enabled():
             # Training on CPU: oneDNN's backward for this shape is slow; the GEMM form is not.
-            out = conv2d_gemm(x, self.conv.weight, self.conv.bias, stride=2)  # (B, 6, 6, 256)
+            bias = self.conv.bias
+            assert bias is not None  # nn.Conv2d's default, kept by every checkpoint
+            out = conv2d_gemm(x, self.conv.weight, bias, stride=2)  # (B, 6, 6, 256)
         else:
             out = self.conv(x).permute(0, 2, 3, 1)  # inference, or cuDNN
         # channel k = type * 8 + dim, so (B, 6, 6, 32*8) -> (B, 6*6*32, 8) numbers i = (row*6+col)*32+type.
@@ -195,7 +197,9 @@ class CapsNet(nn.Module):
         """
         if images.device.type == "cpu" and torch.is_grad_enabled() and not images.requires_grad:
             # CPU training: oneDNN's weight gradient for this 1-channel conv is slow; the GEMM form is not.
-            x = conv2d_relu_gemm(images, self.conv1.weight, self.conv1.bias)
+            bias = self.conv1.bias
+            assert bias is not None
+            x = conv2d_relu_gemm(images, self.conv1.weight, bias)
         else:
             x = F.relu(self.conv1(images))
         u = self.primary(x)

@@ -133,7 +133,9 @@ def centre_pad(images: torch.Tensor | np.ndarray, size: int = SIZE) -> torch.Ten
 def centred_split(split: MNISTSplit, size: int = SIZE) -> MNISTSplit:
     """The split with every digit centred in size x size: ``capsviz.evaluate.evaluate(model,
     centred_split(mnist_test))`` is the 36x36 model's single-digit MNIST accuracy."""
-    return MNISTSplit(images=centre_pad(split.images, size).contiguous(), labels=split.labels)
+    images = centre_pad(split.images, size)
+    assert isinstance(images, torch.Tensor)  # a tensor in, a tensor out
+    return MNISTSplit(images=images.contiguous(), labels=split.labels)
 
 
 class MultiMNIST:
@@ -301,7 +303,7 @@ def evaluate_pairs(
 
 
 def multimnist_train_step(
-    model: CapsNet,
+    model: torch.nn.Module,  # a CapsNet, or one wrapped for DDP
     optimizer: torch.optim.Optimizer,
     batch: MultiMNISTBatch,
     precision: str = "bf16",
