@@ -126,8 +126,35 @@ def replace_between_markers(text: str, table: str) -> str:
 # --- checkpoints/README.md (Hugging Face model card) --------------------------------------------------------
 
 
+def is_two_digit(card: dict) -> bool:
+    return "MultiMNIST" in str(card.get("data", {}).get("dataset", ""))
+
+
+def render_pair_table(card: dict) -> str:
+    """The two-digit model against the paper's MultiMNIST results (Sabour et al. 2017, section 6)."""
+    t = card.get("training", {})
+    sweep = card.get("accuracy_by_routing_iterations", {})
+    lines = [
+        "| | Paper: CapsNet, 3 iterations | Paper: CNN baseline | **capsviz two-digit checkpoint** |",
+        "|---|---|---|---|",
+        f"| MultiMNIST test error, both digits (%) | 5.2 | 8.1 | **{100 - card['test_accuracy']:.2f}** "
+        f"({card.get('test_errors', '?')} of {card.get('data', {}).get('test_pairs', '?'):,} pairs) |",
+        f"| Training | 60M generated pairs | — | {card['epochs']} epochs of {t.get('epoch_images') or '?':,} "
+        f"pairs from the MNIST weights, {_duration(t.get('wall_time_s', 0))} on {_hardware(card)}, "
+        f"{t.get('precision', '?')} |",
+    ]
+    if "mnist_accuracy" in card:
+        lines.append(f"| Single centred MNIST digits, accuracy | — | — | {card['mnist_accuracy']:.2f}% |")
+    if sweep:
+        cells = ", ".join(f"r={k}: {v:.2f}%" for k, v in sorted(sweep.items()))
+        lines.append(f"| Both digits right by routing iterations | | | {cells} |")
+    return "\n".join(lines)
+
+
 def _yaml_header(card: dict) -> str:
     acc = card["test_accuracy"]
+    pair = is_two_digit(card)
+    name, dataset = ("capsviz-capsnet-multimnist", "MultiMNIST") if pair else ("capsviz-capsnet-mnist", "MNIST")
     lines = [
         "---",
         "license: other",  # the project has not chosen a licence yet
@@ -137,12 +164,12 @@ def _yaml_header(card: dict) -> str:
         "datasets: [mnist]",
         "metrics: [accuracy]",
         "model-index:",
-        "- name: capsviz-capsnet-mnist",
+        f"- name: {name}",
         "  results:",
         "  - task: {type: image-classification, name: Image Classification}",
-        "    dataset: {type: mnist, name: MNIST, split: test}",
+        f"    dataset: {{type: {dataset.lower()}, name: {dataset}, split: test}}",
         "    metrics:",
-        f"    - {{type: accuracy, value: {acc}, name: Test accuracy (%)}}",
+        f'    - {{type: accuracy, value: {acc}, name: "Test accuracy (%){" of both digits" if pair else ""}"}}',
         "---",
     ]
     return "\n".join(lines)
@@ -152,17 +179,17 @@ def render_checkpoint_readme(card: dict) -> str:
     """``checkpoints/README.md``: a YAML header the Hugging Face Hub reads, then the same results table
     as the project README and the recipe, all from ``model_card.json``."""
     t = card.get("training", {})
-    recipe = ", ".join(
-        f"{k} {t[k]}" for k in ("batch_size", "lr", "lr_decay", "precision", "augment", "seed") if k in t
-    )
+    keys = ("batch_size", "lr", "lr_decay", "precision", "seed") + (() if is_two_digit(card) else ("augment",))
+    recipe = ", ".join(f"{k} {t[k]}" for k in keys if k in t)  # pairs are not augmented: their shifts are the data
+    pair = is_two_digit(card)
     body = [
-        "# capsviz CapsNet (MNIST)",
+        "# capsviz CapsNet (" + ("MultiMNIST: two overlapping digits" if pair else "MNIST") + ")",
         "",
         "A CapsNet as in Sabour, Frosst & Hinton (2017), *Dynamic Routing Between Capsules*: Conv1 → "
         f"PrimaryCaps → DigitCaps with {card['routing_iterations']} routing iterations → decoder, "
         f"{card['parameters']:,} parameters. Weights: `capsnet.safetensors`; the full card: `model_card.json`.",
         "",
-        render_results_table(card),
+        render_pair_table(card) if pair else render_results_table(card),
         "",
         f"Training recipe: {recipe}." if recipe else "",
         "",
