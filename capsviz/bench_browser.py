@@ -14,7 +14,18 @@ drawn digits) with ``streamlit run``, opens it in Debian's chromium through Play
   included, then the small follow-up once the page reports it holds them) and for a drawing after it, plus
   everything the page's websocket received in each phase.
 
-The coordinator wires this into ``python -m capsviz.bench --browser`` through ``run_browser_bench``.
+And in the real app (``streamlit_app.py`` served by ``streamlit run``, the pose tab open):
+
+- ``measure_pen_up``: scripted drawings (capsviz.drawn_digits) replayed with the mouse, as the e2e tests draw;
+  for each, from the last mouse-up to the first frame that shows the prediction of the finished drawing (the
+  input the model sees has changed and the Prediction metric shows a value), p50 / p95 (target p50 <= 300 ms;
+  the canvas itself waits 200 ms after a stroke before it sends), split into mouse-up -> the canvas's send and
+  send -> shown; and the websocket bytes the page receives per new drawing (every stroke's rerun) after the
+  first.
+
+The locators and actions for the app page (canvas, strokes, Prediction, Clear, tabs) live here too: the e2e
+tests in tests/e2e import them. The coordinator wires this into ``python -m capsviz.bench --browser`` through
+``run_browser_bench`` and ``format_table``.
 """
 
 from __future__ import annotations
@@ -22,7 +33,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -38,6 +51,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PAGE = REPO_ROOT / "tests" / "e2e" / "pose_editor_page.py"
+APP_SCRIPT = REPO_ROOT / "streamlit_app.py"
 CHROMIUM_ENV = "CAPSVIZ_CHROMIUM"
 # Quiet and deterministic in a container; background networking would knock on a closed network.
 CHROMIUM_ARGS = [
@@ -183,6 +197,204 @@ def slider_range(editor, dim: int) -> tuple[int, int]:
     return tuple(editor.locator(".pe-range").nth(dim).evaluate("el => [Number(el.min), Number(el.max)]"))
 
 
+# --- the app page (streamlit_app.py): locators and actions, shared with tests/e2e --------------------
+
+SCRIPT_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+STROKE_PAUSE_MS = 120  # a person lifts the pen for a moment between strokes
+
+
+def plain(markdown: str) -> str:
+    """The text a label shows: ``:material/hub: Routing`` -> ``Routing``, ``**Draw**`` -> ``Draw``."""
+    return re.sub(r":material/\w+:\s*", "", markdown).replace("**", "").strip()
+
+
+def prompt_text(markdown: str) -> str:
+    """The bold words of a prompt (``"✏️ **Draw a digit** (0–9) ..."`` -> ``"Draw a digit"``): what the page
+    shows verbatim, where emoji and dashes may be rendered otherwise."""
+    bold = re.search(r"\*\*(.+?)\*\*", markdown)
+    return bold.group(1) if bold else plain(markdown)
+
+
+def upper_canvas(page):
+    """The drawing canvas's event layer: fabric.js stacks a background, a lower (ink) and an upper (mouse
+    events) canvas; strokes are drawn on the upper one."""
+    return page.locator("canvas.upper-canvas").first
+
+
+def ink_canvas(page):
+    """The canvas fabric.js renders the strokes on (white ink; the black background is a canvas below it)."""
+    return page.locator("canvas.dc-canvas.lower-canvas").first
+
+
+def prediction(page):
+    """The "Prediction" metric (absent while there is no readable input)."""
+    label = page.get_by_test_id("stMetricLabel").get_by_text("Prediction", exact=True)
+    return page.get_by_test_id("stMetric").filter(has=label)
+
+
+def prediction_value(page):
+    return prediction(page).get_by_test_id("stMetricValue")
+
+
+def prompt(page):
+    """The "Draw a digit" info box (capsviz.app.text.DRAW_PROMPT), not the page caption that mentions it."""
+    from capsviz.app.text import DRAW_PROMPT
+
+    return page.get_by_test_id("stAlert").filter(has_text=prompt_text(DRAW_PROMPT))
+
+
+def app_errors(page) -> str:
+    return "\n".join(t.strip() for t in page.locator(ERRORS).all_inner_texts())
+
+
+def wait_for_app(page, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """After ``page.goto(app)``: wait for the Draw prompt (the first load imports torch and loads the model)
+    and for the script to finish; raise with the page's error messages if it shows errors instead."""
+    prompt(page).or_(page.locator(ERRORS)).first.wait_for(timeout=timeout_s * 1000)
+    if errors := app_errors(page):
+        raise AssertionError(f"the app shows an error (is there a trained checkpoint?):\n{errors}")
+    upper_canvas(page).wait_for(timeout=timeout_s * 1000)
+    wait_until_idle(page, settle_ms=100)
+
+
+def canvas_box(page) -> dict:
+    canvas = upper_canvas(page)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    if box is None:
+        raise AssertionError("the canvas is not laid out")
+    return box
+
+
+def draw_strokes(page, strokes, steps: int = 2, pause_ms: int = STROKE_PAUSE_MS) -> None:
+    """Replay strokes (canvas px, as capsviz.drawn_digits.Drawing.strokes) with the mouse: move to the
+    stroke's start and press at once, move along the polyline in small steps, release."""
+    box = canvas_box(page)
+    ox, oy = box["x"], box["y"]
+    mouse = page.mouse
+    for i, stroke in enumerate(strokes):
+        if i:
+            page.wait_for_timeout(pause_ms)
+        (x0, y0), rest = stroke[0], stroke[1:]
+        mouse.move(ox + x0, oy + y0)
+        mouse.down()
+        for x, y in rest:
+            mouse.move(ox + x, oy + y, steps=steps)
+        mouse.up()
+
+
+def ink_at(page, points) -> list[int]:
+    """The ink canvas's red channel (0 black .. 255 white) at each (x, y) in canvas CSS px."""
+    return ink_canvas(page).evaluate(
+        """(c, pts) => { const k = c.width / c.getBoundingClientRect().width, ctx = c.getContext('2d');
+            return pts.map(([x, y]) => ctx.getImageData(Math.floor(x * k), Math.floor(y * k), 1, 1).data[0]); }""",
+        [list(p) for p in points],
+    )
+
+
+def click_clear(page, timeout_s: float = 30.0) -> None:
+    """The Clear button under the canvas; waits for the prompt and for the rerun to end."""
+    page.get_by_role("button", name=re.compile(r"\bClear\b")).click()
+    prompt(page).wait_for(timeout=timeout_s * 1000)
+    prediction(page).wait_for(state="detached", timeout=timeout_s * 1000)
+    wait_until_idle(page, settle_ms=100)
+
+
+def tab(page, label: str):
+    """The tab whose label (capsviz.app.state.TABS) is ``label``."""
+    return page.get_by_role("tab").filter(has_text=plain(label))
+
+
+def open_tab(page, label: str, timeout_s: float = 60.0) -> None:
+    tab(page, label).click()
+    page.wait_for_function("el => el.getAttribute('aria-selected') === 'true'", arg=tab(page, label).element_handle())
+    wait_until_idle(page, timeout_s=timeout_s, settle_ms=300)
+
+
+# --- probes installed in the page ---------------------------------------------------------------------
+
+# Every websocket frame the page sends or receives, with its size and performance.now(): installed before the
+# page's scripts run (context.add_init_script), so it sees Streamlit's own socket.
+WS_LOG_SCRIPT = """(() => {
+  if (window.__capsvizWs) return;
+  const log = (window.__capsvizWs = []);
+  const size = (d) => (typeof d === "string" ? new Blob([d]).size : d.byteLength ?? d.size ?? 0);
+  const Native = window.WebSocket;
+  class LoggedWebSocket extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => log.push({ dir: "r", t: performance.now(), bytes: size(e.data) }));
+    }
+    send(data) {
+      log.push({ dir: "s", t: performance.now(), bytes: size(data) });
+      return super.send(data);
+    }
+  }
+  window.WebSocket = LoggedWebSocket;
+})();"""
+
+# Each mouse-up (with the input image shown then) and each change of what the top row shows (the Prediction
+# value, the 28x28 input's image): the time of the DOM change and of the next animation frame (~ the paint).
+# The 28x28 input is the first st.image in the main area: the canvas is a component, not an image.
+PEN_UP_PROBE = """() => {
+  if (window.__capsvizProbe) return;
+  const probe = (window.__capsvizProbe = { ups: [], shown: [] });
+  const seen = () => {
+    const img = document.querySelector('[data-testid="stMain"] [data-testid="stImage"] img');
+    const metric = [...document.querySelectorAll('[data-testid="stMetric"]')].find(
+      (m) => m.querySelector('[data-testid="stMetricLabel"]')?.textContent.trim() === "Prediction");
+    const value = metric?.querySelector('[data-testid="stMetricValue"]')?.textContent.trim() ?? null;
+    return { src: img ? img.getAttribute("src") : null, value };
+  };
+  window.addEventListener("mouseup", () => probe.ups.push({ t: performance.now(), ...seen() }), true);
+  let last = "";
+  const look = () => {
+    const now = seen(), key = `${now.value}|${now.src}`;
+    if (key === last) return;
+    last = key;
+    const entry = { t: performance.now(), paint: null, ...now };
+    probe.shown.push(entry);
+    requestAnimationFrame(() => (entry.paint = performance.now()));
+  };
+  new MutationObserver(look).observe(document.body, {
+    subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["src"],
+  });
+  look();
+}"""
+
+# Once the page is idle after a drawing: the first frame after the last mouse-up that showed what the page
+# shows now (the finished drawing's input image and prediction; an earlier stroke's rerun that lands after the
+# mouse-up shows another image), and the canvas's first send after the mouse-up.
+PEN_UP_RESULT = """() => {
+  const p = window.__capsvizProbe, up = p.ups[p.ups.length - 1], last = p.shown[p.shown.length - 1];
+  if (!up || !last || last.value === null) return null;
+  const hit = p.shown.find((s) => s.t > up.t && s.value === last.value && s.src === last.src);
+  if (!hit || hit.paint === null) return null;
+  const send = (window.__capsvizWs || []).find((w) => w.dir === "s" && w.t > up.t);
+  return { up: up.t, shown: hit.paint, send: send && send.t < hit.t ? send.t : null, value: hit.value };
+}"""
+# Something new is on the page since the last mouse-up: a rerun answered.
+PEN_UP_ANSWERED = """() => {
+  const p = window.__capsvizProbe, up = p.ups[p.ups.length - 1];
+  return !!up && p.shown.some((s) => s.t > up.t && s.value !== null && s.src !== up.src);
+}"""
+
+
+def install_ws_log(context_or_page) -> None:
+    """Log the websocket frames of every page opened afterwards (``window.__capsvizWs``)."""
+    context_or_page.add_init_script(WS_LOG_SCRIPT)
+
+
+def ws_log(page, start: int = 0) -> list[dict]:
+    """The logged frames from index ``start``: {dir: "s" | "r", t (ms, performance.now()), bytes}."""
+    return page.evaluate("n => (window.__capsvizWs || []).slice(n)", start)
+
+
+def ws_count(page) -> int:
+    return page.evaluate("() => (window.__capsvizWs || []).length")
+
+
 # --- measurements -----------------------------------------------------------------------------
 
 
@@ -308,8 +520,96 @@ def measure_bytes(browser, url: str, next_input: str = "5", input_key: str = "dr
     }
 
 
-def run_browser_bench(page_script: str | os.PathLike = DEFAULT_PAGE, drags: int = 3) -> dict[str, Any]:
-    """Serve ``page_script``, open it in headless chromium, run every measurement; one flat dict."""
+def quantile(values: list[float], q: float) -> float:
+    """Linear-interpolated quantile (numpy's default): p95 of 10 values lies between the two largest."""
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def bench_drawings(n: int = 10) -> list:
+    """``n`` scripted drawings (capsviz.drawn_digits), digits 0-9 in turn, each style in turn, upright and
+    centred at 70% of the canvas, with the app's default pen: what the e2e tests draw."""
+    from capsviz.drawn_digits import PEN_WIDTH, TEMPLATES, drawing_for
+
+    out = []
+    for i in range(n):
+        digit = i % 10
+        style = (i // 10) % len(TEMPLATES[digit])
+        out.append(drawing_for(digit, style=style, width=PEN_WIDTH))
+    return out
+
+
+def measure_pen_up(page, drawings, timeout_s: float = 30.0) -> dict[str, Any]:
+    """In the app (already loaded, Draw source, empty canvas; WS_LOG_SCRIPT installed): replay each drawing
+    with the mouse, Clear in between. Per drawing: ms from the last mouse-up to the first frame showing its
+    prediction (and to the canvas's send), and the websocket bytes received from its first stroke until the
+    page is idle again."""
+    page.evaluate(PEN_UP_PROBE)
+    runs = []
+    for i, drawing in enumerate(drawings):
+        if i:
+            click_clear(page, timeout_s)
+        start = ws_count(page)
+        draw_strokes(page, drawing.strokes)
+        page.wait_for_function(PEN_UP_ANSWERED, timeout=timeout_s * 1000)
+        wait_until_idle(page, timeout_s=timeout_s, settle_ms=400)
+        hit = page.wait_for_function(PEN_UP_RESULT, timeout=timeout_s * 1000).json_value()
+        frames = ws_log(page, start)
+        runs.append(
+            {
+                "digit": drawing.digit,
+                "strokes": len(drawing.strokes),
+                "predicted": hit["value"],
+                "pen_up_ms": round(hit["shown"] - hit["up"], 1),
+                "send_ms": round(hit["send"] - hit["up"], 1) if hit["send"] is not None else None,
+                "received_bytes": sum(f["bytes"] for f in frames if f["dir"] == "r"),
+                "sent_bytes": sum(f["bytes"] for f in frames if f["dir"] == "s"),
+                "messages_sent": sum(f["dir"] == "s" for f in frames),
+            }
+        )
+    later = runs[1:] or runs
+    latency = [r["pen_up_ms"] for r in runs]
+    sends = [r["send_ms"] for r in runs if r["send_ms"] is not None]
+    to_shown = [r["pen_up_ms"] - r["send_ms"] for r in runs if r["send_ms"] is not None]
+    return {
+        "pen_up_drawings": len(runs),
+        "pen_up_right": sum(str(r["digit"]) == r["predicted"] for r in runs),
+        "pen_up_ms_p50": round(statistics.median(latency), 1),
+        "pen_up_ms_p95": round(quantile(latency, 0.95), 1),
+        "pen_up_ms_max": round(max(latency), 1),
+        "pen_up_send_ms_p50": round(statistics.median(sends), 1) if sends else None,
+        "pen_up_send_to_shown_ms_p50": round(statistics.median(to_shown), 1) if to_shown else None,
+        "drawing_bytes_first": runs[0]["received_bytes"],
+        "drawing_bytes_later_p50": round(statistics.median(r["received_bytes"] for r in later)),
+        "drawing_bytes_later_max": max(r["received_bytes"] for r in later),
+        "drawing_sent_bytes_later_p50": round(statistics.median(r["sent_bytes"] for r in later)),
+        "pen_up_runs": runs,
+    }
+
+
+def run_app_bench(app_script: str | os.PathLike = APP_SCRIPT, drawings: int = 10) -> dict[str, Any]:
+    """Serve the app, open it in headless chromium (1280x1000, the pose tab open as on first load) and run
+    ``measure_pen_up`` over ``bench_drawings(drawings)``."""
+    from playwright.sync_api import sync_playwright
+
+    with serve_streamlit(app_script) as url, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            install_ws_log(context)
+            page = context.new_page()
+            page.goto(url, wait_until="domcontentloaded")
+            wait_for_app(page)
+            return measure_pen_up(page, bench_drawings(drawings))
+        finally:
+            browser.close()
+
+
+def run_pose_bench(page_script: str | os.PathLike = DEFAULT_PAGE, drags: int = 3) -> dict[str, Any]:
+    """Serve the pose editor's page, open it in headless chromium: bytes, in-page decoder time, drags."""
     from playwright.sync_api import sync_playwright
 
     out: dict[str, Any] = {}
@@ -336,30 +636,76 @@ def run_browser_bench(page_script: str | os.PathLike = DEFAULT_PAGE, drags: int 
     return out
 
 
+def run_browser_bench(
+    page_script: str | os.PathLike = DEFAULT_PAGE,
+    drags: int = 3,
+    app_script: str | os.PathLike = APP_SCRIPT,
+    drawings: int = 10,
+) -> dict[str, Any]:
+    """Every browser measurement, one flat dict: the pose editor on ``page_script`` (``drags`` timed drags;
+    0 skips it) and pen-up to prediction in the app ``app_script`` over ``drawings`` drawings (0 skips it).
+    About 1.5 minutes on 2 busy CPU cores, most of it two `streamlit run` start-ups."""
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if drags:
+        out.update(run_pose_bench(page_script, drags))
+    t1 = time.perf_counter()
+    if drawings:
+        out.update(run_app_bench(app_script, drawings))
+    out["seconds"] = {"pose_editor": round(t1 - t0, 1), "app": round(time.perf_counter() - t1, 1)}
+    return out
+
+
 def format_table(r: dict[str, Any]) -> str:
-    rows = [
-        ("decoder in page, one reconstruction p50 / p90", f"{r['decode_ms_p50']:.2f} / {r['decode_ms_p90']:.2f} ms"),
-        ("decoder in page, mean over batches of 20, p50", f"{r['decode_ms_batch_mean_p50']:.3f} ms"),
-        ("drawn frame (decode + paint) p50", f"{r['drag_frame_ms_p50']:.2f} ms"),
-        (
-            f"drag: {r['drag_moves']} moves in {r['drag_drag_s']:.2f} s (worst of {len(r['drag_runs'])})",
-            f"{r['drag_distinct_frames']} distinct frames, max lateness {r['drag_max_late_ms']:.1f} ms "
-            f"(p50 {r['drag_p50_late_ms']:.1f} ms, {r['drag_late_over_50ms']} over 50 ms)",
-        ),
-        (
-            "bytes to the component, first drawing",
-            f"{r['first_drawing_bytes']:,} ({' + '.join(f'{b:,}' for b in r['first_drawing_payloads'])})",
-        ),
-        (
-            "bytes to the component, a later drawing",
-            f"{r['later_drawing_bytes']:,} ({' + '.join(f'{b:,}' for b in r['later_drawing_payloads'])})",
-        ),
-        (
-            "websocket bytes received, first / later drawing",
-            f"{r['ws_first_drawing_bytes']:,} / {r['ws_later_drawing_bytes']:,}",
-        ),
-    ]
-    width = max(len(a) for a, _ in rows)
+    """The results of ``run_browser_bench`` as an aligned two-column table (rows for what was measured)."""
+    rows = []
+    if "decode_ms_p50" in r:
+        rows += [
+            (
+                "decoder in page, one reconstruction p50 / p90",
+                f"{r['decode_ms_p50']:.2f} / {r['decode_ms_p90']:.2f} ms",
+            ),
+            ("decoder in page, mean over batches of 20, p50", f"{r['decode_ms_batch_mean_p50']:.3f} ms"),
+            ("drawn frame (decode + paint) p50", f"{r['drag_frame_ms_p50']:.2f} ms"),
+            (
+                f"drag: {r['drag_moves']} moves in {r['drag_drag_s']:.2f} s (worst of {len(r['drag_runs'])})",
+                f"{r['drag_distinct_frames']} distinct frames, max lateness {r['drag_max_late_ms']:.1f} ms "
+                f"(p50 {r['drag_p50_late_ms']:.1f} ms, {r['drag_late_over_50ms']} over 50 ms)",
+            ),
+            (
+                "bytes to the component, first drawing",
+                f"{r['first_drawing_bytes']:,} ({' + '.join(f'{b:,}' for b in r['first_drawing_payloads'])})",
+            ),
+            (
+                "bytes to the component, a later drawing",
+                f"{r['later_drawing_bytes']:,} ({' + '.join(f'{b:,}' for b in r['later_drawing_payloads'])})",
+            ),
+            (
+                "websocket bytes received, first / later drawing",
+                f"{r['ws_first_drawing_bytes']:,} / {r['ws_later_drawing_bytes']:,}",
+            ),
+        ]
+    if "pen_up_ms_p50" in r:
+        n = r["pen_up_drawings"]
+        split = ""
+        if r["pen_up_send_ms_p50"] is not None:
+            split = (
+                f" (p50: canvas sends after {r['pen_up_send_ms_p50']:.0f} ms, "
+                f"shown {r['pen_up_send_to_shown_ms_p50']:.0f} ms later)"
+            )
+        rows += [
+            (
+                f"app: last pen-up -> prediction shown, {n} drawings, p50 / p95",
+                f"{r['pen_up_ms_p50']:.0f} / {r['pen_up_ms_p95']:.0f} ms{split}",
+            ),
+            ("app: drawings read right", f"{r['pen_up_right']} of {n}"),
+            (
+                "app: websocket bytes received per drawing, first / later p50 (max)",
+                f"{r['drawing_bytes_first']:,} / {r['drawing_bytes_later_p50']:,} ({r['drawing_bytes_later_max']:,})",
+            ),
+            ("app: websocket bytes sent per later drawing, p50", f"{r['drawing_sent_bytes_later_p50']:,}"),
+        ]
+    width = max((len(a) for a, _ in rows), default=0)
     return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
 
 
@@ -370,10 +716,12 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--page", default=str(DEFAULT_PAGE), help="Streamlit script holding the pose editor")
-    p.add_argument("--drags", type=int, default=3, help="timed drags (the worst is reported)")
+    p.add_argument("--drags", type=int, default=3, help="timed drags (the worst is reported; 0: skip)")
+    p.add_argument("--app", default=str(APP_SCRIPT), help="the app script for pen-up to prediction")
+    p.add_argument("--drawings", type=int, default=10, help="drawings for pen-up to prediction (0: skip)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = p.parse_args(argv)
-    result = run_browser_bench(args.page, drags=args.drags)
+    result = run_browser_bench(args.page, args.drags, args.app, args.drawings)
     print(format_table(result))
     if args.json:
         print(json.dumps(result))

@@ -30,7 +30,7 @@ def routing_step_figure(
     type_span: float,
     spatial_span: float,
     title: str,
-    height: int = 540,
+    height: int = 620,
 ) -> go.Figure:
     """One iteration: the (32 types x 10 digits) mean coupling on the left, and for each digit in
     ``digits`` the activation routed to it over the input on the right (figures.coupling_spatial)."""
@@ -40,8 +40,9 @@ def routing_step_figure(
     fig = make_subplots(
         rows=1, cols=1 + n, column_widths=[1.4] + [1.0] * n, horizontal_spacing=0.07, subplot_titles=names
     )
-    bar_x = fig.layout.xaxis.domain[1] + 0.005  # the type map's colour bar sits just right of it
-    heat = figures.type_heatmap(by_type, type_span, colorbar=dict(x=bar_x, len=0.7, thickness=8))
+    lo, hi = fig.layout.xaxis.domain  # the type map's colour bar lies flat under it, clear of the digit panels
+    bar = dict(orientation="h", x=(lo + hi) / 2, xanchor="center", y=-0.02, yanchor="top", len=hi - lo, thickness=8)
+    heat = figures.type_heatmap(by_type, type_span, colorbar=bar)
     fig.add_trace(heat, row=1, col=1)
     figures.style_type_axes(fig, prediction, by_type.shape[1], row=1, col=1)
     traces = figures.spatial_traces(image, spatial, dominant_type, digits, relative, spatial_span)
@@ -59,7 +60,7 @@ def routing_step_figure(
         fig,
         height,
         title=dict(text=title, font_size=13, x=0.005, xanchor="left", yref="container", y=0.98, yanchor="top"),
-        margin=dict(l=70, r=10, t=110, b=80),
+        margin=dict(l=70, r=10, t=110, b=170),
     )
 
 
@@ -85,17 +86,17 @@ def _controls(labels: list[str], active: int) -> tuple[list[dict], list[dict]]:
             xanchor="left",
             y=0.0,
             yanchor="top",
-            pad=dict(r=8, t=36),
+            pad=dict(r=8, t=56),
             buttons=buttons,
         )
     ]
     slider = dict(
         active=active,
-        x=0.2,
-        len=0.8,
+        x=0.0,  # a row of its own, under the buttons: at any width no step hides behind them
+        len=1.0,
         y=0.0,
         yanchor="top",
-        pad=dict(t=20),
+        pad=dict(t=104),
         currentvalue=dict(prefix="routing iteration ", font_size=12),
         steps=[dict(label=name, method="animate", args=[[name], step]) for name in labels],
     )

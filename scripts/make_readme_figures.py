@@ -24,13 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from capsviz import checkpoint as ckpt  # noqa: E402
-from capsviz.data import load_mnist  # noqa: E402
 from capsviz.card import (  # noqa: E402
     CHECKPOINT_README,
     render_checkpoint_readme,
     render_results_table,
     replace_between_markers,
 )
+from capsviz.data import load_mnist  # noqa: E402
 
 
 def training_figure(rows: list[dict]):
@@ -92,6 +92,10 @@ def main() -> int:
     readme.write_text(replace_between_markers(readme.read_text(), render_results_table(card)))
     (cdir / CHECKPOINT_README).write_text(render_checkpoint_readme(card))
     print(f"wrote the README results table and {cdir / CHECKPOINT_README}")
+    pair_dir = cdir / "multimnist"  # the two-digit model's own card, when it is there
+    if (pair_dir / ckpt.CARD).is_file():
+        (pair_dir / CHECKPOINT_README).write_text(render_checkpoint_readme(ckpt.read_card(pair_dir)))
+        print(f"wrote {pair_dir / CHECKPOINT_README}")
     if args.tables_only:
         return 0
     os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")

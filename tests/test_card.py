@@ -21,11 +21,13 @@ def test_listed_mistakes_are_sorted_and_checked_against_the_test_set():
     assert listed_mistakes({}, n=10) is None
 
 
-def test_checkpoint_readme_is_generated_from_the_card():
-    """checkpoints/README.md (the Hugging Face card) must be exactly what the card renders to."""
-    card = read_card(DEFAULT_DIR)
-    assert (DEFAULT_DIR / CHECKPOINT_README).read_text() == render_checkpoint_readme(card), (
-        "checkpoints/README.md is stale: run python scripts/make_readme_figures.py --tables-only"
+@pytest.mark.parametrize("folder", [DEFAULT_DIR, DEFAULT_DIR / "multimnist"], ids=["one digit", "two digits"])
+def test_checkpoint_readme_is_generated_from_the_card(folder):
+    """Each checkpoint's README.md (the Hugging Face card) must be exactly what its card renders to."""
+    card = read_card(folder)
+    assert card, f"no model card in {folder}"
+    assert (folder / CHECKPOINT_README).read_text() == render_checkpoint_readme(card), (
+        f"{folder / CHECKPOINT_README} is stale: run python scripts/make_readme_figures.py --tables-only"
     )
 
 

@@ -9,7 +9,7 @@
   const patch = () => {
     for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
       const root = host.shadowRoot;
-      if (!root) continue;
+      if (!root) { setTimeout(patch, 50); continue; } // its shadow root is attached after it is inserted
       if (!watched.has(root)) {
         watched.add(root);
         new MutationObserver(patch).observe(root, { childList: true, subtree: true });
