@@ -111,6 +111,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--app", action="store_true", help="also time the app's reruns (drawing, pose edit)")
     p.add_argument("--browser", action="store_true", help="also measure the page in headless chromium")
+    p.add_argument("--attribution", action="store_true", help="also time the attribution of a new drawing")
+    p.add_argument("--load", type=int, default=0, metavar="N", help="also run N concurrent sessions against a server")
+    p.add_argument("--load-interval", type=float, default=5.0, help="seconds between one session's drawings")
+    p.add_argument("--load-duration", type=float, default=60.0, help="seconds of load")
     p.add_argument("--skip-training", action="store_true", help="leave out the training-throughput rows")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     return p.parse_args(argv)
@@ -165,11 +169,30 @@ def app_section(args: argparse.Namespace, res: dict) -> Rows:
 
 
 def browser_section(args: argparse.Namespace, res: dict) -> Rows:
-    from capsviz.bench_browser import format_rows, run_browser_bench
+    """Headless chromium: the pose editor's frames and decoder, pen-up to prediction, bytes per drawing."""
+    from capsviz.bench_browser import format_table, run_browser_bench
 
-    browser = run_browser_bench()
-    res["browser"] = browser
-    return format_rows(browser)
+    res["browser"] = run_browser_bench()
+    res["tables"].append(format_table(res["browser"]))
+    return []
+
+
+def attribution_section(args: argparse.Namespace, res: dict) -> Rows:
+    from capsviz.attribution import attribution_timings
+
+    t = attribution_timings()
+    res["attribution"] = t
+    return [
+        (f"attribution of a new drawing ({t['n_steps']} IG steps), p50 / p95 (ms)", f"{t['p50_ms']} / {t['p95_ms']}")
+    ]
+
+
+def load_section(args: argparse.Namespace, res: dict) -> Rows:
+    """N sessions drawing at once against one server (Streamlit's websocket protocol)."""
+    from capsviz.bench_load import format_rows, run_load
+
+    res["load"] = run_load(args.load, args.load_interval, args.load_duration)
+    return format_rows(res["load"])
 
 
 def comparison_section(args: argparse.Namespace, res: dict) -> Rows:
@@ -201,12 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
+        "tables": [],  # sections with tables of their own
     }
     sections = [
         (not args.skip_training, training_section),
         (True, inference_section),
         (args.app, app_section),
         (args.browser, browser_section),
+        (args.attribution, attribution_section),
+        (args.load > 0, load_section),
         (args.compare_augment or args.compare_precision, comparison_section),
     ]
     rows: Rows = []
@@ -221,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'-' * width}  -------")
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+    for table in res.pop("tables"):
+        print()
+        print(table)
     if args.json:
         print(json.dumps(res))
     return 0
