@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import streamlit as st
+import torch
 from plotly.graph_objects import Figure
 
 from capsviz import figures
@@ -37,8 +38,14 @@ def pair_checkpoint_path() -> str:
     return os.environ.get(MULTIMNIST_CHECKPOINT_ENV) or str(MULTIMNIST_DIR)
 
 
+# One intra-op thread per rerun: sessions already run in parallel, and on a busy 2-core server two torch
+# threads per rerun stall each other (see the README's Reliability section for the measurement).
+APP_TORCH_THREADS = 1
+
+
 @st.cache_resource(show_spinner="Loading the CapsNet…")
 def model(path: str) -> CapsNet:
+    torch.set_num_threads(APP_TORCH_THREADS)
     return load_model(path)
 
 
