@@ -77,6 +77,7 @@ RECIPE = (
     "redrawn_p",
     "precision",
     "seed",
+    "init_from",
 )
 TASKS = ("mnist", "multimnist")  # one digit per image; two overlapping digits (the paper's section 6)
 # Flags whose values are paths on the training machine: the card's command shows these instead.
