@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from captum.attr import IntegratedGradients
 from scipy import ndimage
 
+from capsviz.data import MNIST_SIDE
 from capsviz.inspection import CapsuleTrace, unflatten_primary
 from capsviz.model import CapsNet
 from capsviz.preprocess import Preprocessed
@@ -234,7 +235,7 @@ def faithfulness(model: CapsNet, images: np.ndarray, n_steps: int = N_STEPS, see
 # --- routing above the ink -----------------------------------------------------------------------------------
 
 
-def receptive_weights(grid: int = 6, size: int = 28, kernel: int = 9, stride: int = 2) -> np.ndarray:
+def receptive_weights(grid: int = 6, size: int = MNIST_SIDE, kernel: int = 9, stride: int = 2) -> np.ndarray:
     """(grid, size): how many paths join input row y to primary grid row r through Conv1 (kernel) and
     PrimaryCaps (kernel, stride): rows stride*r .. stride*r + 2*(kernel-1) (17 of them), weighted as a
     triangle peaking at the patch's centre."""
@@ -334,7 +335,7 @@ def attribution_timings(model: CapsNet | None = None, repeats: int = 15, n_steps
 
 def _random_digit(rng: np.random.Generator) -> np.ndarray:
     """A stroke-like 28x28 image (no MNIST needed): a few random thick line segments, blurred."""
-    img = np.zeros((28, 28), np.float32)
+    img = np.zeros((MNIST_SIDE, MNIST_SIDE), np.float32)
     pts = rng.uniform(6, 22, size=(4, 2))
     for a, b in zip(pts[:-1], pts[1:], strict=True):
         for t in np.linspace(0, 1, 40):

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from capsviz.cli import exit_on_user_error, load_checkpoint
+from capsviz.data import MNIST_SIDE
 from capsviz.inspection import classify
 from capsviz.preprocess import PreprocessError, to_mnist
 
@@ -303,7 +304,7 @@ def render(drawing: Drawing, size: int | None = None, transparent: bool = False)
 def preprocess_all(drawings: list[Drawing], **to_mnist_kwargs) -> tuple[np.ndarray, np.ndarray]:
     """Render and preprocess each drawing. Returns images (N, 28, 28) float32 and a mask (N,) of
     the drawings to_mnist accepted (a rejected one gets a blank image)."""
-    images = np.zeros((len(drawings), 28, 28), np.float32)
+    images = np.zeros((len(drawings), MNIST_SIDE, MNIST_SIDE), np.float32)
     ok = np.zeros(len(drawings), bool)
     for i, d in enumerate(drawings):
         try:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from capsviz.data import MNIST_SIDE
 from capsviz.model import CapsNet
 
 LIMITS = {"angle": (-45.0, 45.0), "scale": (0.7, 1.3), "shift_x": (-4.0, 4.0), "shift_y": (-4.0, 4.0)}
@@ -96,7 +97,7 @@ def run_images(
     """One batched forward pass over (N, 28, 28) images in [0, 1]. Reconstructions decode capsule
     ``digit`` for every image (None: each image's own prediction)."""
     device = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=device).reshape(-1, 1, 28, 28)
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32), device=device).reshape(-1, 1, MNIST_SIDE, MNIST_SIDE)
     target = None if digit is None else torch.full((x.shape[0],), int(digit), dtype=torch.long, device=device)
     out = model(x, target=target, iterations=iterations, reconstruct=True)
     lengths = out.lengths.float().cpu().numpy()

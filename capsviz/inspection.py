@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from capsviz.data import MNIST_SIDE
 from capsviz.model import CapsNet
 
 # The paper's Figure 4: each pose dimension shifted by -0.25 ... +0.25 in steps of 0.05.
@@ -64,7 +65,7 @@ def flatten_primary(values: np.ndarray) -> np.ndarray:
     return v.reshape(-1, *v.shape[3:])
 
 
-def _as_batch(image: np.ndarray | torch.Tensor, device: torch.device, size: int = 28) -> torch.Tensor:
+def _as_batch(image: np.ndarray | torch.Tensor, device: torch.device, size: int = MNIST_SIDE) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(image, dtype=np.float32), device=device)
     if x.shape[-2:] != (size, size):
         raise ValueError(f"expected a {size}x{size} image, got shape {tuple(x.shape)}")

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from capsviz.data import MNIST_SIDE, NUM_CLASSES
 from capsviz.routing import RoutingRecord, dynamic_routing, squash
 from capsviz.strided_conv import conv2d_gemm, conv2d_relu_gemm
 
@@ -36,11 +37,11 @@ class CapsNetConfig:
     primary_types: int = 32
     primary_dim: int = 8
     primary_grid: int = 6
-    num_classes: int = 10
+    num_classes: int = NUM_CLASSES
     digit_dim: int = 16
     routing_iterations: int = 3
     decoder_hidden: tuple[int, int] = (512, 1024)
-    image_size: int = 28
+    image_size: int = MNIST_SIDE
 
     def __post_init__(self) -> None:
         expected = self.grid_for(self.image_size, self.kernel_size)

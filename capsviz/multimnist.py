@@ -26,14 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from capsviz.data import MNISTSplit, load_mnist
+from capsviz.data import MNIST_SIDE, MNISTSplit, load_mnist
 from capsviz.evaluate import autocast_for
 from capsviz.losses import multi_digit_loss
 from capsviz.model import CapsNet, CapsNetConfig
 
-MNIST_SIZE = 28
 MAX_SHIFT = 4  # px, each digit, along each axis (the paper's "up to 4 pixels in each direction")
-SIZE = MNIST_SIZE + 2 * MAX_SHIFT  # 36: a digit shifted by up to 4 px still lies wholly inside
+SIZE = MNIST_SIDE + 2 * MAX_SHIFT  # 36: a digit shifted by up to 4 px still lies wholly inside
 DIGITS = 2  # digits per image
 TEST_PAIRS = 10_000
 TEST_SEED = 20171026  # the fixed test set: load_test_set() == make_test_set(mnist_test, TEST_PAIRS, TEST_SEED)
@@ -103,7 +102,7 @@ def place_digits(digits28: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     (..., 36, 36), same dtype, zero outside the digit: out[4 + dy + r, 4 + dx + c] = digit[r, c].
     """
     lead = digits28.shape[:-2]
-    d = digits28.reshape(-1, MNIST_SIZE, MNIST_SIZE)
+    d = digits28.reshape(-1, MNIST_SIDE, MNIST_SIDE)
     s = shifts.reshape(-1, 2).to(torch.long)
     if s.numel() and int(s.abs().max()) > MAX_SHIFT:
         raise ValueError(f"shifts must lie in [-{MAX_SHIFT}, {MAX_SHIFT}]")
@@ -143,7 +142,7 @@ class MultiMNIST:
     test split, as the paper). Digits are kept as uint8; pairs are composed per batch."""
 
     def __init__(self, split: MNISTSplit):
-        if split.images.shape[-2:] != (MNIST_SIZE, MNIST_SIZE):
+        if split.images.shape[-2:] != (MNIST_SIDE, MNIST_SIDE):
             raise ValueError(f"expected 28x28 MNIST digits, got {tuple(split.images.shape[-2:])}")
         self.split = split
         labels = split.labels.long()

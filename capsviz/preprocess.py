@@ -32,7 +32,9 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-FIELD = 28  # output side
+from capsviz.data import MNIST_SIDE
+
+FIELD = MNIST_SIDE  # output side
 BOX = 20  # the longer side of the ink is scaled to this
 CENTRE = 14.0  # where MNIST puts the centre of mass (row and column, pixel-index coordinates)
 # Ink below this fraction of the brightest pixel is noise, left out of the bounding box and centre of

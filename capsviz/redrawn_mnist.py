@@ -23,6 +23,7 @@ from PIL import Image
 from scipy import ndimage
 
 from capsviz.cli import exit_on_user_error, load_checkpoint
+from capsviz.data import MNIST_SIDE
 from capsviz.drawn_digits import CANVAS, classify
 from capsviz.preprocess import PreprocessError, to_mnist
 
@@ -77,7 +78,7 @@ def redrawn_set(images: np.ndarray, seed: int = 0, pen: float | None = None) -> 
     """Redraw and preprocess every image (N, 28, 28). Returns the model's inputs (N, 28, 28) float32
     and a mask (N,) of those to_mnist accepted (a rejected one gets a blank image)."""
     rng = np.random.default_rng(seed)
-    out = np.zeros((len(images), 28, 28), np.float32)
+    out = np.zeros((len(images), MNIST_SIDE, MNIST_SIDE), np.float32)
     ok = np.zeros(len(images), bool)
     for i, im in enumerate(images):
         try:
@@ -108,7 +109,7 @@ def make_bank(images: np.ndarray, seed: int = 0, workers: int = 1, chunk: int = 
     else:
         with ProcessPoolExecutor(workers) as pool:
             parts = list(tqdm(pool.map(_bank_chunk, jobs), total=len(jobs), desc="redrawing", unit="chunk"))
-    return np.concatenate(parts) if parts else np.zeros((0, 28, 28), np.uint8)
+    return np.concatenate(parts) if parts else np.zeros((0, MNIST_SIDE, MNIST_SIDE), np.uint8)
 
 
 def redrawn_accuracy(model, images: np.ndarray, labels: np.ndarray, seed: int = 0, pen: float | None = None) -> dict:
