@@ -547,3 +547,27 @@ def test_which_ink_tab_maps_the_drawing_and_the_input(env):
     assert _chart(at, state.FIG_ATTRIBUTION)["data"]  # the map over the 28x28 input
     source = _chart(at, state.FIG_ATTRIBUTION_SOURCE)  # and drawn back onto the drawing itself
     assert source["data"]
+
+
+@pytest.mark.skipif(not TRAINED, reason="no trained checkpoint in checkpoints/")
+def test_shipped_model_has_named_pose_sliders_and_the_atlas(monkeypatch):
+    """With the shipped checkpoint (and its pose_atlas.json) the editor's sliders carry measured names and
+    data ranges, and the pose tab shows the measured Figure 4."""
+    from capsviz.pose_atlas import load_atlas
+
+    monkeypatch.delenv("CAPSVIZ_CHECKPOINT", raising=False)
+    at = _draw(_app(), SEVEN)
+    _no_exception(at)
+    _, header, _ = _pose_editor(at)
+    atlas = load_atlas(DEFAULT_DIR)
+    entry = atlas.classes[header["digit"]]
+    assert [d["label"] for d in header["dims"]] == [d.label for d in entry.dims]
+    named = [d for d in header["dims"] if "·" in d["label"] and "Dimension" not in d["label"]]
+    assert named and all(d["help"] for d in named)  # each slider's tooltip says what it measured
+    for d, measured in zip(header["dims"], entry.dims, strict=True):
+        assert d["min"] <= min(measured.p1, d["value"]) + 0.01 and d["max"] >= max(measured.p99, d["value"]) - 0.01
+        assert d["median"] == pytest.approx(measured.p50)
+    at.session_state[state.ATLAS_OPEN] = True
+    at.run()
+    _no_exception(at)
+    assert _chart(at, state.FIG_ATLAS)["data"]

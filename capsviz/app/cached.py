@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 from plotly.graph_objects import Figure
 
-from capsviz import figures
+from capsviz import atlas_figures, figures
 from capsviz.attribution import Attribution, attribute
 from capsviz.card import listed_mistakes
 from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, card_mismatch, load_model, read_card
@@ -22,7 +22,7 @@ from capsviz.inspection import FIGURE4_DELTAS, CapsuleTrace, classify, perturbat
 from capsviz.model import CapsNet
 from capsviz.multimnist import MultiMNISTArrays, MultiMNISTSet, load_test_set
 from capsviz.pair_trace import PairTrace, decode_pair
-from capsviz.pose_atlas import PoseAtlas, load_atlas
+from capsviz.pose_atlas import PoseAtlas, atlas_grid, load_atlas
 
 CHECKPOINT_ENV = "CAPSVIZ_CHECKPOINT"
 MULTIMNIST_CHECKPOINT_ENV = "CAPSVIZ_MULTIMNIST_CHECKPOINT"  # the two-digit (36x36 MultiMNIST) model
@@ -162,3 +162,14 @@ def attribution(image: np.ndarray, target: int, versus: int | None, iterations: 
 def pose_atlas(path: str) -> PoseAtlas | None:
     """The measured names and ranges of the pose dimensions beside the checkpoint (None: not measured)."""
     return load_atlas(path)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def atlas_figure(model_path: str, digit: int) -> Figure | None:
+    """The measured Figure 4 of one class (None where the atlas has no such class)."""
+    atlas = pose_atlas(model_path)
+    if atlas is None or digit not in atlas.classes:
+        return None
+    entry = atlas.classes[digit]
+    grid = atlas_grid(model(model_path), entry)
+    return atlas_figures.atlas_figure(grid, [d.label for d in entry.dims], digit)

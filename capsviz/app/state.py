@@ -53,6 +53,7 @@ PAIR_TABS = (RECONSTRUCTION_TAB, ROUTING_TAB)
 
 # --- pose panel -------------------------------------------------------------------------------------
 FIG4_OPEN = "fig4_open"
+ATLAS_OPEN = "atlas_open"
 POSE_EDITOR = "pose_editor"  # the in-page pose editor's key prefix
 
 # --- routing panel ------------------------------------------------------------------------------------
@@ -70,6 +71,7 @@ FIG_ROUTING = "fig_routing"
 FIG_CONVERGENCE = "fig_convergence"
 FIG_MATRIX = "fig_matrix"
 FIG_PERTURBATION = "fig_perturbation"
+FIG_ATLAS = "fig_atlas"
 FIG_SWEEP = "fig_sweep"
 FIG_ATTRIBUTION = "fig_attribution"
 FIG_EXPLAIN_ROUTING = "fig_explain_routing"

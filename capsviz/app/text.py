@@ -60,6 +60,13 @@ POSE_EXPLAINED = (
     "drawing: stroke thickness, width, slant, a local part."
 )
 FIG4_TITLE = f"Figure 4 of the paper: each dimension from {FIGURE4_DELTAS[0]:+.2f} to {FIGURE4_DELTAS[-1]:+.2f}"
+ATLAS_TITLE = "What each dimension does, measured over the MNIST test digits (the pose atlas)"
+ATLAS_CAPTION = (
+    "Each dimension of this class's capsule at its 1st percentile, median and 99th percentile over the class's "
+    "MNIST test digits, the others held; named by its largest, consistent effect on the reconstruction, or "
+    '"mixed" when none dominates (python -m capsviz.pose_atlas).'
+)
+NO_ATLAS = "No pose atlas beside this checkpoint: make one with python -m capsviz.pose_atlas --checkpoint DIR."
 FIG4_CAPTION = (
     "Each row changes one dimension of the pose above by the offset on top, all others fixed; "
     "the outlined column is the pose itself."

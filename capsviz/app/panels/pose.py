@@ -41,6 +41,18 @@ def _which(digit: int, predicted: tuple[int, ...]) -> str:
     return " (the prediction)" if digit in predicted else ""
 
 
+def _atlas(digit: int, model_path: str) -> None:
+    exp = st.expander(text.ATLAS_TITLE, key=state.ATLAS_OPEN, on_change="rerun")
+    with exp:
+        if exp.open:
+            fig = cached.atlas_figure(model_path, digit)
+            if fig is None:
+                st.info(text.NO_ATLAS)
+                return
+            st.plotly_chart(fig, key=state.FIG_ATLAS)
+            st.caption(text.ATLAS_CAPTION)
+
+
 @st.fragment
 def render(trace: CapsuleTrace, sig: str, model_path: str, predicted: tuple[int, ...] = ()) -> None:
     """Only this fragment reruns when a slider is released: no routing, at most Figure 4's decodes.
@@ -58,3 +70,4 @@ def render(trace: CapsuleTrace, sig: str, model_path: str, predicted: tuple[int,
         f"{float(trace.lengths[digit]):.2f} (edited pose: {float(np.linalg.norm(pose)):.2f}). " + text.POSE_EXPLAINED
     )
     _figure4(poses, digit, model_path)
+    _atlas(digit, model_path)
