@@ -219,12 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    tables: list[str] = []
     res: dict[str, object] = {
         "cpu": cpu_name(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
-        "tables": [],  # sections with tables of their own
+        "tables": tables,  # sections with tables of their own
     }
     sections = [
         (not args.skip_training, training_section),
@@ -247,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'-' * width}  -------")
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
-    for table in res.pop("tables"):
+    res.pop("tables")
+    for table in tables:
         print()
         print(table)
     if args.json:
