@@ -17,9 +17,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,49 +116,19 @@ def screenshot_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def streamlit_url(tmp_path_factory) -> Iterator[str]:
     """Start `streamlit run` on a free port from the repository root; yield its URL; stop it afterwards."""
-    app = REPO_ROOT / APP_SCRIPT
-    if not app.exists():
-        pytest.fail(f"app script {app} does not exist")
-    port = _free_port()
+    from capsviz.bench_browser import serve_streamlit
+
     log_path = tmp_path_factory.mktemp("e2e-server") / "streamlit.log"
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(app),
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    server = serve_streamlit(REPO_ROOT / APP_SCRIPT, log_path, SERVER_START_TIMEOUT_S)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}; log:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit did not answer within {SERVER_START_TIMEOUT_S:.0f} s; log:\n"
-                    f"{log_path.read_text()[-3000:]}"
-                )
-            time.sleep(0.25)
-        print(f"\nstreamlit serving {APP_SCRIPT} at {url} (log: {log_path})")
+        url = server.__enter__()
+    except (RuntimeError, FileNotFoundError) as exc:
+        pytest.fail(str(exc))
+    print(f"\nstreamlit serving {APP_SCRIPT} at {url} (log: {log_path})")
+    try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")
