@@ -54,6 +54,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -81,8 +82,8 @@ THREADS_ENV = "CAPSVIZ_LOAD_TORCH_THREADS"  # torch.set_num_threads in the serve
 PROFILE_ENV = "CAPSVIZ_LOAD_PROFILE"  # cProfile each script run while PROFILE + ".on" exists; stats dumped here
 FREEZE_ENV = "CAPSVIZ_LOAD_GC_FREEZE"  # "run": gc.freeze() after the first script run; "load": once the model is loaded
 # Streamlit's gc.collect(2) after every run as is; runner.postScriptGC false; gc.freeze() after the first run; or
-# gc.freeze() as soon as the model is loaded (what capsviz.app.cached.model could do).
-GC_MODES = ("default", "off", "freeze", "freeze-at-load")
+# gc.freeze() as soon as the model is loaded (what capsviz.app.cached.model could do); "off+freeze-at-load": both.
+GC_MODES = ("default", "off", "freeze", "freeze-at-load", "off+freeze", "off+freeze-at-load")
 SERVE_STUB = "from capsviz.bench_load import serve_main; serve_main()"
 
 
@@ -206,25 +207,36 @@ def _instrument(events_path: str, profile_path: str | None, freeze: str) -> None
             if freeze == "run" and not gc.get_freeze_count():
                 _freeze(fd)  # everything alive after the first run (modules, model) leaves the collector's scans
 
+    explicit = threading.local()
+
     class TimedGC:
-        """Streamlit's script runner calls gc.collect(2) after every run (runner.postScriptGC): time it."""
+        """Streamlit's script runner calls gc.collect(2) after every run (runner.postScriptGC): time it. (Never
+        gc.get_objects() in here: it hands out tuples other threads are still building, which then fail.)"""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(gc, name)
 
-        calls = 0
-
         def collect(self, generation: int = 2) -> int:
             t0 = time.perf_counter()
-            found = gc.collect(generation)
-            ms = round(1000 * (time.perf_counter() - t0), 1)
-            self.calls += 1
-            if self.calls % 50 == 1:  # counting the tracked objects takes a while itself: now and then
-                _event(fd, ev="gc", ms=ms, objects=len(gc.get_objects()))
-            else:
-                _event(fd, ev="gc", ms=ms)
-            return found
+            explicit.on = True
+            try:
+                return gc.collect(generation)
+            finally:
+                explicit.on = False
+                _event(fd, ev="gc", ms=round(1000 * (time.perf_counter() - t0), 1))
 
+    started: dict[int, float] = {}
+
+    def automatic_full(phase: str, info: dict[str, int]) -> None:
+        """Python's own full collections (the ones Streamlit does not ask for), timed."""
+        if info["generation"] != 2 or getattr(explicit, "on", False):
+            return
+        if phase == "start":
+            started[threading.get_ident()] = time.perf_counter()
+        elif (t0 := started.pop(threading.get_ident(), None)) is not None:
+            _event(fd, ev="auto_gc", ms=round(1000 * (time.perf_counter() - t0), 1))
+
+    gc.callbacks.append(automatic_full)
     # Before any capsviz.app module is imported: capsviz.app.cached binds load_model and trace_image at import.
     capsviz.checkpoint.load_model = counted_load
     for label, module, name in TIMED_SECTIONS:
@@ -290,7 +302,7 @@ def serve_app(
 ) -> Iterator[Server]:
     """``streamlit run script --server.headless true`` on a free 127.0.0.1 port, counters installed; stopped after.
     ``gc_mode`` (GC_MODES): "off" adds ``--runner.postScriptGC false``; "freeze": gc.freeze() after the first run;
-    "freeze-at-load": gc.freeze() as soon as the checkpoint is loaded."""
+    "freeze-at-load": gc.freeze() as soon as the checkpoint is loaded; "off+...": both."""
     if gc_mode not in GC_MODES:
         raise ValueError(f"gc_mode is one of {GC_MODES}, not {gc_mode!r}")
     work = Path(tempfile.mkdtemp(prefix="capsviz-load-"))
@@ -300,8 +312,8 @@ def serve_app(
         env[THREADS_ENV] = str(torch_threads)
     if profile_path is not None:
         env[PROFILE_ENV] = str(profile_path)
-    if gc_mode.startswith("freeze"):
-        env[FREEZE_ENV] = "load" if gc_mode == "freeze-at-load" else "run"
+    if "freeze" in gc_mode:
+        env[FREEZE_ENV] = "load" if gc_mode.endswith("freeze-at-load") else "run"
     cmd = [
         sys.executable, "-c", SERVE_STUB, "run", str(Path(script).resolve()),
         "--server.headless", "true",
@@ -310,7 +322,7 @@ def serve_app(
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    if gc_mode == "off":
+    if gc_mode.startswith("off"):
         cmd += ["--runner.postScriptGC", "false"]
     log_path = work / "streamlit.log"
     with open(log_path, "w") as log:
@@ -780,10 +792,6 @@ def _latency(steps: Sequence[Step], finished: bool = False) -> dict[str, Any]:
     }
 
 
-def _median_or_none(xs: Sequence[float]) -> int | None:
-    return round(statistics.median(xs)) if xs else None
-
-
 def _server_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
     runs = [e for e in events if e["ev"] == "run"]
     traces = [e["ms"] for e in events if e["ev"] == "section" and e["name"] == TIMED_SECTIONS[0][0]]
@@ -792,7 +800,8 @@ def _server_summary(events: list[dict[str, Any]]) -> dict[str, Any]:
         "gc_after_runs": len(gcs),
         "gc_ms_p50": round(statistics.median(e["ms"] for e in gcs), 1) if gcs else None,
         "gc_ms_total": round(sum(e["ms"] for e in gcs)),
-        "gc_tracked_objects_p50": _median_or_none([e["objects"] for e in gcs if "objects" in e]),
+        "auto_full_gcs": sum(e["ev"] == "auto_gc" for e in events),
+        "auto_full_gc_ms_total": round(sum(e["ms"] for e in events if e["ev"] == "auto_gc")),
         "frozen_objects": next((e["objects"] for e in events if e["ev"] == "freeze"), 0),
         "model_loads": sum(e["ev"] == "load_model" for e in events),
         "model_load_ms": [e["ms"] for e in events if e["ev"] == "load_model"],
@@ -1197,12 +1206,11 @@ def _ms(lat: dict[str, Any]) -> str:
 
 
 def _gc(server: dict[str, Any]) -> str:
-    if not server["gc_after_runs"]:
-        return "not run"
-    frozen = f", {server['frozen_objects']:,} frozen" if server["frozen_objects"] else ""
-    tracked = server["gc_tracked_objects_p50"]
-    objects = f"; {tracked:,} tracked{frozen}" if tracked is not None else ""
-    return f"{server['gc_ms_p50']} ms / {server['gc_ms_total'] / 1000:.1f} s{objects}"
+    """Streamlit's collections after each run, Python's own full ones, and how many objects were frozen."""
+    after = f"{server['gc_ms_p50']} ms / {server['gc_ms_total'] / 1000:.1f} s" if server["gc_after_runs"] else "none"
+    auto = f"Python's own full collections {server['auto_full_gcs']}, {server['auto_full_gc_ms_total'] / 1000:.1f} s"
+    frozen = f"; {server['frozen_objects']:,} objects frozen" if server["frozen_objects"] else ""
+    return f"{after}; {auto}{frozen}"
 
 
 def format_rows(result: dict[str, Any]) -> list[tuple[str, object]]:
@@ -1274,7 +1282,7 @@ def format_rows(result: dict[str, Any]) -> list[tuple[str, object]]:
             f"{server['script_runs']}, {server['traces_computed']}, {server['trace_ms_p50']} ms, "
             f"{server['run_wall_ms_p50']} ms, {server['run_cpu_ms_p50']} ms",
         ),
-        (f"server: Streamlit's gc.collect(2) after each run ({result['gc_mode']}), p50 / total; objects", _gc(server)),
+        (f"server: gc.collect(2) after each run ({result['gc_mode']}), p50 / total; others", _gc(server)),
         (
             "CPU; load average during (min-max)",
             f"{result['cpu']} ({result['cores']} cores); {result['load_average_during']}",

@@ -5,6 +5,7 @@ Each cache has a bound (max_entries), so a long-running server does not grow wit
 
 from __future__ import annotations
 
+import gc
 import os
 
 import numpy as np
@@ -46,7 +47,10 @@ APP_TORCH_THREADS = 1
 @st.cache_resource(show_spinner="Loading the CapsNet…")
 def model(path: str) -> CapsNet:
     torch.set_num_threads(APP_TORCH_THREADS)
-    return load_model(path)
+    loaded = load_model(path)
+    gc.collect()
+    gc.freeze()  # the long-lived objects (torch, plotly, streamlit) leave every later collection's walk
+    return loaded
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
