@@ -45,7 +45,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PAGE = REPO_ROOT / "tests" / "e2e" / "pose_editor_page.py"
 APP_SCRIPT = REPO_ROOT / "streamlit_app.py"
 CHROMIUM_ENV = "CAPSVIZ_CHROMIUM"
+# The lookup order of scripts/install_browser.sh: fixed paths and PATH names, interleaved as there.
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "which:chromium", "which:chromium-browser", "/snap/bin/chromium")
 # Quiet and deterministic in a container; background networking would knock on a closed network.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -75,6 +77,33 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+    """Until the server at ``url`` answers its health check; RuntimeError (with its log) if it exits or stalls."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}; log:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit did not answer in {timeout_s:.0f} s; log:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.25)
+
+
+def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Ask the server to stop; kill it if it has not within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
 
 
 @contextlib.contextmanager
@@ -104,39 +133,30 @@ def serve_streamlit(
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; log:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"streamlit did not answer in {timeout_s:.0f} s; log:\n{log_path.read_text()[-3000:]}"
-                )
-            time.sleep(0.25)
+        wait_ready(proc, url, log_path, timeout_s)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
-def find_chromium() -> str | None:
-    """Where scripts/install_browser.sh (and tests/e2e/conftest.py) look, in the same order: $CAPSVIZ_CHROMIUM
-    (then nothing else), /usr/bin/chromium, chromium and chromium-browser on PATH, /snap/bin/chromium."""
-    override = os.environ.get(CHROMIUM_ENV)
-    candidates = [override] if override else [
-        "/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"), "/snap/bin/chromium"
-    ]  # fmt: skip
-    return next((c for c in candidates if c and os.path.isfile(c) and os.access(c, os.X_OK)), None)
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def find_chromium(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The browser, looked up exactly as scripts/install_browser.sh does: $CAPSVIZ_CHROMIUM (then nothing else),
+    /usr/bin/chromium, chromium and chromium-browser on PATH, /snap/bin/chromium; None when there is none."""
+    override = environ.get(CHROMIUM_ENV)
+    if override:
+        return override if _is_executable(override) else None
+    for candidate in CHROMIUM_CANDIDATES:
+        if candidate.startswith("which:"):
+            path = shutil.which(candidate.removeprefix("which:"), path=environ.get("PATH", os.defpath))
+        else:
+            path = candidate
+        if path and _is_executable(path):
+            return path
+    return None
 
 
 def launch_chromium(playwright, executable: str | None = None):

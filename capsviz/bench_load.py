@@ -56,16 +56,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from capsviz.bench_browser import APP_SCRIPT, free_port, stop_process, wait_ready
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-APP_SCRIPT = REPO_ROOT / "streamlit_app.py"
 CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
 POSE_COMPONENT = "capsviz_pose_editor"  # capsviz.app.pose_editor.COMPONENT_NAME
 PREDICTION_LABEL = "Prediction"
@@ -268,30 +267,6 @@ class Server:
     log_path: Path
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}; log:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"streamlit did not answer in {timeout_s:.0f} s; log:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.25)
-
-
 @contextlib.contextmanager
 def serve_app(
     script: str | os.PathLike = APP_SCRIPT,
@@ -329,15 +304,10 @@ def serve_app(
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, url, log_path, timeout_s)
+        wait_ready(proc, url, log_path, timeout_s)
         yield Server(url, proc.pid, work / "events.jsonl", log_path)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        stop_process(proc, timeout_s=15)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from capsviz import bench_browser
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "scripts" / "install_browser.sh"
 
@@ -55,7 +57,7 @@ def test_script_and_conftest_agree_on_a_browser_found_on_path(tmp_path, name):
     where /usr/bin/chromium exists it wins in both."""
     fake = _fake_browser(tmp_path / "bin", name)
     env = _env(f"{fake.parent}:/usr/bin:/bin")
-    want = "/usr/bin/chromium" if e2e._is_executable("/usr/bin/chromium") else str(fake)
+    want = "/usr/bin/chromium" if bench_browser._is_executable("/usr/bin/chromium") else str(fake)
     assert e2e.find_chromium(env) == want
     assert _script_path(env) == want
 
@@ -77,7 +79,7 @@ def test_a_wrong_override_is_an_error_that_names_it(tmp_path):
 @pytest.fixture
 def no_browser_anywhere(tmp_path, monkeypatch):
     """The conftest's lookup finds nothing and the install script fails, as on a machine without apt."""
-    monkeypatch.setattr(e2e, "CHROMIUM_CANDIDATES", (str(tmp_path / "none"), "which:chromium"))
+    monkeypatch.setattr(bench_browser, "CHROMIUM_CANDIDATES", (str(tmp_path / "none"), "which:chromium"))
     failing = tmp_path / "install_browser.sh"
     failing.write_text("echo 'error: apt-get is not available' >&2\nexit 1\n")
     monkeypatch.setattr(e2e, "INSTALL_SCRIPT", failing)

@@ -182,14 +182,22 @@ def gallery(model_path: str) -> np.ndarray | None:
     return (images[index] / 255.0).astype(np.float32)
 
 
-def upload() -> Reading | None:
-    up = st.file_uploader(text.UPLOAD_LABEL, type=UPLOAD_TYPES, key=state.UPLOAD_KEY)
-    st.caption(text.UPLOAD_HINT)
+def uploaded_bytes(label: str, key: str, hint: str, prompt: str) -> bytes | None:
+    """The file uploader with its hint; the file's bytes, or None (with the prompt) before there is one."""
+    up = st.file_uploader(label, type=UPLOAD_TYPES, key=key)
+    st.caption(hint)
     if up is None:
-        st.info(text.UPLOAD_PROMPT)
+        st.info(prompt)
+        return None
+    return up.getvalue()
+
+
+def upload() -> Reading | None:
+    data = uploaded_bytes(text.UPLOAD_LABEL, state.UPLOAD_KEY, text.UPLOAD_HINT, text.UPLOAD_PROMPT)
+    if data is None:
         return None
     try:
-        reading, notes = _read_upload(up.getvalue())
+        reading, notes = _read_upload(data)
     except EmptyDrawingError:
         st.error(BLANK_UPLOAD)
         return None

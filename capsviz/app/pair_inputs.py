@@ -11,7 +11,7 @@ import streamlit as st
 
 from capsviz import pair_figures
 from capsviz.app import cached, pair_text, state, text
-from capsviz.app.inputs import UPLOAD_TYPES, canvas_rgba, canvas_toolbar_fix
+from capsviz.app.inputs import canvas_rgba, canvas_toolbar_fix, uploaded_bytes
 from capsviz.data import ENV_VAR, resolve_data_dir
 from capsviz.drawn_digits import PEN_RANGE, PEN_WIDTH
 from capsviz.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload
@@ -101,13 +101,13 @@ def gallery() -> PairInput | None:
 
 
 def upload() -> PairInput | None:
-    up = st.file_uploader(pair_text.PAIR_UPLOAD_LABEL, type=UPLOAD_TYPES, key=state.PAIR_UPLOAD_KEY)
-    st.caption(pair_text.PAIR_UPLOAD_HINT)
-    if up is None:
-        st.info(pair_text.PAIR_UPLOAD_PROMPT)
+    data = uploaded_bytes(
+        pair_text.PAIR_UPLOAD_LABEL, state.PAIR_UPLOAD_KEY, pair_text.PAIR_UPLOAD_HINT, pair_text.PAIR_UPLOAD_PROMPT
+    )
+    if data is None:
         return None
     try:
-        return PairInput(image=to_pair_frame(load_upload(up.getvalue())).image)
+        return PairInput(image=to_pair_frame(load_upload(data)).image)
     except PreprocessError as exc:
         st.error(str(exc))
         return None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,56 +21,17 @@ from pathlib import Path
 
 import pytest
 
+from capsviz.bench_browser import CHROMIUM_ARGS, CHROMIUM_ENV, find_chromium
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install_browser.sh"
-CHROMIUM_ENV = "CAPSVIZ_CHROMIUM"
-# The lookup order of scripts/install_browser.sh: fixed paths and PATH names, interleaved as there.
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "which:chromium", "which:chromium-browser", "/snap/bin/chromium")
 APP_SCRIPT = os.environ.get("CAPSVIZ_E2E_APP", "streamlit_app.py")
 SERVER_START_TIMEOUT_S = 90.0
-
-# Without the background-networking flags Chromium's own connections (to the closed network) get refused
-# and can stall start-up; the rest keep it quiet and deterministic in a container.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _is_executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def running_in_ci(environ=os.environ) -> bool:
     """CI services set CI=true (GitHub Actions, GitLab, Buildkite, ...)."""
     return environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-def find_chromium(environ=os.environ) -> str | None:
-    """The browser path, looked up exactly as scripts/install_browser.sh does; None when there is none."""
-    override = environ.get(CHROMIUM_ENV)
-    if override:
-        return override if _is_executable(override) else None
-    for candidate in CHROMIUM_CANDIDATES:
-        if candidate.startswith("which:"):
-            path = shutil.which(candidate.removeprefix("which:"), path=environ.get("PATH", os.defpath))
-        else:
-            path = candidate
-        if path and _is_executable(path):
-            return path
-    return None
 
 
 def _ensure_chromium(environ=os.environ) -> str:
