@@ -57,7 +57,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,12 @@ SERVE_STUB = "from capsviz.bench_load import serve_main; serve_main()"
 
 
 # --- results -----------------------------------------------------------------------------------------
+
+
+def _run_async(coro: Any) -> Any:
+    """asyncio.run in a thread of its own: a caller's thread may already run a loop (Playwright's sync API does)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @dataclass(frozen=True)
@@ -929,7 +935,7 @@ def run_load(
     steps = math.ceil(duration_s / interval_s)
     subs = make_submissions(sessions * (steps + 1), seed)
     with serve_app(script, torch_threads=torch_threads, gc_mode=gc_mode) as server:
-        result = asyncio.run(_load(server, subs, sessions, interval_s, duration_s, ramp_s, fetch_media))
+        result = _run_async(_load(server, subs, sessions, interval_s, duration_s, ramp_s, fetch_media))
     result["torch_threads"] = torch_threads or "default"
     result["gc_mode"] = gc_mode
     return result
@@ -1058,7 +1064,7 @@ def run_memory(
     ``per_session`` drawings and a new one opening; the server's RSS against drawings answered."""
     subs = make_submissions(drawings, seed)
     with serve_app(script, gc_mode=gc_mode) as server:
-        result = asyncio.run(_memory(server, subs, sessions, per_session, fetch_media))
+        result = _run_async(_memory(server, subs, sessions, per_session, fetch_media))
     result["gc_mode"] = gc_mode
     return result
 
@@ -1161,7 +1167,7 @@ def run_profile(
     with tempfile.TemporaryDirectory(prefix="capsviz-profile-") as folder:
         profile_path = Path(folder) / "runs.pstats"
         with serve_app(script, profile_path=profile_path, gc_mode=gc_mode) as server:
-            result = asyncio.run(_profile(server, subs, profile_path, drawings))
+            result = _run_async(_profile(server, subs, profile_path, drawings))
     result["gc_mode"] = gc_mode
     return result
 

@@ -4,6 +4,7 @@ prediction, and the server's memory levels off while hundreds of distinct drawin
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -21,6 +22,20 @@ def test_schedule_spreads_sessions_over_the_interval():
     assert times[1] == [100.5, 102.5, 104.5]
     assert times[3] == [101.5, 103.5]  # 105.5 is past the duration
     assert sum(map(len, times)) == 10
+
+
+def test_the_bench_runs_where_an_event_loop_is_already_running():
+    """The browser tests leave Playwright's loop running in pytest's thread: the load tests after them must
+    still run their sessions (CI failed on this: asyncio.run() cannot be called from a running event loop)."""
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def caller() -> int:
+        return bench_load._run_async(answer())
+
+    assert asyncio.run(caller()) == 42
 
 
 def test_quantile_interpolates():
