@@ -37,6 +37,7 @@ from scipy import ndimage
 from capsviz.data import MNIST_SIDE
 from capsviz.inspection import CapsuleTrace, unflatten_primary
 from capsviz.model import CapsNet
+from capsviz.precision import native_bf16
 from capsviz.preprocess import Preprocessed
 from capsviz.routing import dynamic_routing, squash
 
@@ -88,17 +89,6 @@ class Attribution:
     baseline_score: float
     delta: float
     n_steps: int
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether bfloat16 convolutions pay here: CUDA, or a CPU where oneDNN runs bf16 (AVX-512, AVX512-BF16, AMX);
-    elsewhere PyTorch's fallback is slower than fp32."""
-    if device.type == "cuda":
-        return True
-    try:
-        return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 @contextmanager

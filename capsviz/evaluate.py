@@ -9,7 +9,6 @@ python -m capsviz.evaluate --checkpoint checkpoints/multimnist --data-dir DATA_D
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import torch
 from capsviz.cli import exit_on_user_error
 from capsviz.data import MNISTSplit, load_mnist
 from capsviz.losses import capsule_loss
+from capsviz.precision import autocast_for
 from capsviz.routing import MAX_ITERATIONS
 
 
@@ -29,12 +29,6 @@ class Evaluation:
     per_class: list[float]  # percent, digits 0..9
     errors: int
     misclassified: list[dict] = field(default_factory=list)  # {"index", "label", "predicted"}
-
-
-def autocast_for(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.inference_mode()

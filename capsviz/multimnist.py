@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from capsviz.data import MNIST_SIDE, MNISTSplit, load_mnist
-from capsviz.evaluate import autocast_for
 from capsviz.losses import multi_digit_loss
 from capsviz.model import CapsNet, CapsNetConfig
+from capsviz.precision import autocast_for
 
 MAX_SHIFT = 4  # px, each digit, along each axis (the paper's "up to 4 pixels in each direction")
 SIZE = MNIST_SIDE + 2 * MAX_SHIFT  # 36: a digit shifted by up to 4 px still lies wholly inside

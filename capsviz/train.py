@@ -47,7 +47,7 @@ from capsviz import checkpoint as ckpt
 from capsviz.augment import MODES, augment, swap_in
 from capsviz.cli import UserInputError, exit_on_user_error
 from capsviz.data import MNISTSplit, data_checksums, load_mnist
-from capsviz.evaluate import Evaluation, autocast_for, evaluate
+from capsviz.evaluate import Evaluation, evaluate
 from capsviz.losses import capsule_loss
 from capsviz.model import CapsNet, CapsNetConfig
 from capsviz.multimnist import (
@@ -61,6 +61,7 @@ from capsviz.multimnist import (
     make_test_set,
     multimnist_train_step,
 )
+from capsviz.precision import PRECISIONS, autocast_for, cpu_capability, native_bf16, resolve
 from capsviz.routing import MAX_ITERATIONS
 from capsviz.transfer import init_from_mnist
 
@@ -139,7 +140,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--redrawn-p", type=float, default=0.5, help="share of each batch swapped for redrawn twins (default: 0.5)"
     )
-    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="autocast precision (default: bf16)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="autocast precision (default auto: bf16 where the hardware runs it natively, else fp32)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -396,6 +402,17 @@ def read_resume_state(args: argparse.Namespace, procs: Processes) -> tuple[dict,
     for k in RECIPE:
         setattr(args, k, meta["args"].get(k, getattr(args, k)))
     return tensors, meta, path
+
+
+def choose_precision(args: argparse.Namespace, procs: Processes) -> None:
+    """Resolve --precision auto (a resumed run keeps the precision it was started with), and say when bf16
+    runs emulated: on a CPU without AVX512-BF16 or AMX a bf16 step is many times slower than fp32."""
+    chosen = resolve(args.precision, procs.device)
+    if args.precision == "auto" and chosen == "fp32":
+        procs.say(f"Precision: fp32 (this CPU, {cpu_capability()}, has no native bf16).")
+    elif chosen == "bf16" and not native_bf16(procs.device):
+        procs.say(f"Warning: bf16 is emulated on this CPU ({cpu_capability()}): --precision fp32 is much faster.")
+    args.precision = chosen
 
 
 def load_data(args: argparse.Namespace, procs: Processes) -> Data:
@@ -729,6 +746,7 @@ def train(args: argparse.Namespace, procs: Processes, stop: StopRequest) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     state = read_resume_state(args, procs)
+    choose_precision(args, procs)
     torch.manual_seed(args.seed)
     data = load_data(args, procs)
     t = build_training(args, procs, state)

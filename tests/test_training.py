@@ -15,6 +15,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from capsviz import checkpoint as ckpt
+from capsviz import precision
 from capsviz.train import main as train_main
 
 pytestmark = pytest.mark.slow
@@ -59,8 +60,24 @@ def test_tiny_training_lowers_the_loss(tmp_path, data_dir):
     assert set(card["accuracy_by_routing_iterations"]) == {"1", "2", "3", "4", "5"}
     assert card["data"]["sha256"]["t10k-images-idx3-ubyte"].startswith("0fa7898d")
     assert str(data_dir) not in json.dumps(card) and str(tmp_path) not in json.dumps(card)  # no local paths
-    assert card["training"]["precision"] == "bf16" and card["training"]["wall_time_s"] > 0
+    assert card["training"]["precision"] == precision.resolve("auto", torch.device("cpu"))  # bf16 where native
+    assert card["training"]["wall_time_s"] > 0
     ckpt.load_model(tmp_path)  # the weights file the app would load is valid
+
+
+@pytest.mark.parametrize(
+    ("native", "asked", "runs"), [(True, "auto", "bf16"), (False, "auto", "fp32"), (False, "bf16", "bf16")]
+)
+def test_auto_precision_is_bf16_only_where_it_is_native(monkeypatch, native, asked, runs):
+    """On an AVX2-only CPU bf16 is emulated (a step many times slower than fp32): auto trains fp32 there;
+    an explicit --precision is kept."""
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native)
+    assert precision.resolve(asked, torch.device("cpu")) == runs
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        precision.resolve("fp16", torch.device("cpu"))
 
 
 def test_the_card_records_no_path_of_the_training_machine(monkeypatch):
