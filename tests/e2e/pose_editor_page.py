@@ -4,7 +4,8 @@
 
 "Input digit" picks one of ten scripted drawings (capsviz.drawn_digits, preprocessed like a canvas drawing);
 "Decode capsule" picks the capsule (default: the prediction). The pose the editor returns is printed as JSON
-in the element keyed "pose_out" so a test can read what reached Python.
+in the element keyed "pose_out" so a test can read what reached Python. ``?named=1`` gives the sliders the pose
+atlas's names and ranges, as the app does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from capsviz.app.pose_editor import pose_editor  # noqa: E402
 from capsviz.checkpoint import DEFAULT_DIR, load_model  # noqa: E402
 from capsviz.drawn_digits import drawing_for, preprocess_all  # noqa: E402
 from capsviz.inspection import trace_image  # noqa: E402
+from capsviz.pose_atlas import load_atlas, slider_specs  # noqa: E402
 
 st.set_page_config(page_title="Pose editor", layout="wide")
 
@@ -49,7 +51,9 @@ def editor(image: np.ndarray, sig: str) -> None:
         "Decode capsule", list(range(10)), default=trace.prediction, key=f"capsule_{sig}", required=True
     )
     capsule = trace.prediction if capsule is None else int(capsule)
-    pose = pose_editor(model(), trace.image, trace.poses[capsule], capsule, signature=sig)
+    named = st.query_params.get("named") == "1"
+    dims = slider_specs(load_atlas(DEFAULT_DIR), capsule, trace.poses[capsule]) if named else None
+    pose = pose_editor(model(), trace.image, trace.poses[capsule], capsule, signature=sig, dims=dims)
     out = {"sig": sig, "capsule": capsule, "pose": [round(float(v), 5) for v in pose]}
     st.code(json.dumps(out), language=None)
 

@@ -276,3 +276,38 @@ def test_fits_a_desktop_main_column_and_a_phone_and_drags_by_touch(browser, pose
         assert page.evaluate("() => [...document.querySelectorAll('*')].map(e => e.scrollTop).join()") == scroll_before
     finally:
         phone.close()
+
+
+NAME_LAYOUT = """el => ({
+    clipped: [...el.querySelectorAll('.pe-dim label')]
+        .filter(l => l.scrollHeight > l.clientHeight + 1 || l.scrollWidth > l.clientWidth + 1)
+        .map(l => l.textContent.trim()),
+    rows: Object.values([...el.querySelectorAll('.pe-dim')].reduce((rows, d) => {
+        const top = Math.round(d.getBoundingClientRect().top);
+        const track = d.querySelector('.pe-range').getBoundingClientRect();
+        (rows[top] = rows[top] || []).push(Math.round(track.top + track.height / 2));
+        return rows; }, {})),
+})"""
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_measured_names_show_whole_and_each_row_of_sliders_is_level(browser, pose_url: str, width: int) -> None:
+    """With the atlas's names ("13 · bottom end moves down"), at a wide window (images beside four slider
+    columns, the narrowest) and on a phone: no name is cut off, and the tracks of a row line up."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    try:
+        page = context.new_page()
+        editor = _open(page, pose_url + "?named=1")
+        for capsule in range(10):
+            if capsule != _api(editor, "digit()"):
+                old_id = _api(editor, "id()")
+                _pick(page, "capsule_", str(capsule))
+                editor = wait_for_new_drawing(page, old_id)
+                wait_until_idle(page, settle_ms=200)
+            assert _api(editor, "digit()") == capsule
+            expect(editor.locator(".pe-dim label").first).not_to_have_text("Dimension 1")
+            layout = editor.evaluate(NAME_LAYOUT)
+            assert layout["clipped"] == [], f"capsule {capsule} at {width} px: names cut off: {layout['clipped']}"
+            assert all(max(r) - min(r) <= 1 for r in layout["rows"]), (capsule, width, layout["rows"])
+    finally:
+        context.close()
