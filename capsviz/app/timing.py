@@ -58,7 +58,10 @@ class _Session:
     def __init__(self, drawings: int):
         # AppTest runs the script in this thread: streamlit warns on every cached call that there is no
         # browser session, which would bury the table.
-        logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
+        # A filter, not a level: Streamlit sets its loggers' levels again when AppTest loads its config.
+        logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
+            lambda record: "missing ScriptRunContext" not in record.getMessage()
+        )
         self.at = AppTest.from_file(str(APP), default_timeout=120)
         self.at.run()
         self.pool = iter(variants(seed=123, n_per_digit=3 * drawings + 1))

@@ -13,7 +13,7 @@ from capsviz import figures
 from capsviz.app import state, text
 from capsviz.data import NUM_CLASSES
 from capsviz.inspection import CapsuleTrace, flatten_primary, unflatten_primary
-from capsviz.playback import routing_step_figure, with_playback
+from capsviz.playback import routing_playback_figure, with_playback
 from capsviz.routing import uniform_coupling
 
 MAX_SPATIAL_DIGITS = 4
@@ -58,15 +58,14 @@ def playback_figure(trace: CapsuleTrace, image: np.ndarray, digits: list[int], r
     shown = np.stack([m[digits] for m, _ in spatial])
     type_span = figures.deviation_span(np.stack(by_type), UNIFORM)
     spatial_span = figures.deviation_span(shown) if relative else float(shown.max()) or 1.0
-    steps = []
+    titles = []
     for k, step in enumerate(trace.iterations):
         c = step.coupling
         share = figures.routed_share(c, weights, pred)
-        title = text.routing_step_summary(k + 1, trace.num_iterations, float(c.min()), float(c.max()), share, pred)
-        steps.append(
-            routing_step_figure(image, by_type[k], *spatial[k], digits, pred, relative, type_span, spatial_span, title)
+        titles.append(
+            text.routing_step_summary(k + 1, trace.num_iterations, float(c.min()), float(c.max()), share, pred)
         )
-    return with_playback(steps, [str(k + 1) for k in range(trace.num_iterations)])
+    return routing_playback_figure(image, by_type, spatial, digits, pred, relative, type_span, spatial_span, titles)
 
 
 def _convergence(trace: CapsuleTrace) -> None:
