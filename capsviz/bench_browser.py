@@ -106,6 +106,17 @@ def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
         proc.wait(timeout=timeout_s)
 
 
+def server_flags(port: int) -> list[str]:
+    """`streamlit run` flags for a local, headless server on ``port`` that watches no files."""
+    return [
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+
+
 @contextlib.contextmanager
 def serve_streamlit(
     script: str | os.PathLike, log_path: str | os.PathLike | None = None, timeout_s: float = READY_TIMEOUT_S
@@ -120,14 +131,7 @@ def serve_streamlit(
     if log_path is None:
         log_path = Path(tempfile.mkdtemp(prefix="capsviz-serve-")) / "streamlit.log"
     log_path = Path(log_path)
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), *server_flags(port)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capsviz.bench_browser import APP_SCRIPT, free_port, stop_process, wait_ready
+from capsviz.bench_browser import APP_SCRIPT, free_port, server_flags, stop_process, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
@@ -295,14 +295,7 @@ def serve_app(
         env[PROFILE_ENV] = str(profile_path)
     if "freeze" in gc_mode:
         env[FREEZE_ENV] = "load" if gc_mode.endswith("freeze-at-load") else "run"
-    cmd = [
-        sys.executable, "-c", SERVE_STUB, "run", str(Path(script).resolve()),
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
+    cmd = [sys.executable, "-c", SERVE_STUB, "run", str(Path(script).resolve()), *server_flags(port)]
     if gc_mode.startswith("off"):
         cmd += ["--runner.postScriptGC", "false"]
     log_path = work / "streamlit.log"
