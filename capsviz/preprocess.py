@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -360,10 +361,8 @@ def load_upload(
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             im: Image.Image = Image.open(io.BytesIO(data))  # reads the header only
-        except Image.DecompressionBombError as exc:
-            raise UnreadableImageError(_too_big_message(None, max_pixels)) from exc
-        except Image.DecompressionBombWarning as exc:
-            raise UnreadableImageError(_too_big_message(None, max_pixels)) from exc
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise UnreadableImageError(_too_big_message(_bomb_pixels(exc), max_pixels)) from exc
         except Exception as exc:  # UnidentifiedImageError, SyntaxError, struct.error, ... from odd files
             raise UnreadableImageError(
                 "That file is not an image this app can read. Upload a PNG or JPEG of a digit."
@@ -389,8 +388,18 @@ def load_upload(
     return _even_page(_to_array(im))
 
 
-def _too_big_message(size: tuple[int, int] | None, max_pixels: int) -> str:
-    dims = f" ({size[0]}x{size[1]} px)" if size else ""
+def _bomb_pixels(exc: Exception) -> int | None:
+    """The pixel count Pillow names when it refuses a decompression bomb (it refuses before .size exists)."""
+    found = re.search(r"Image size \((\d+) pixels\)", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def _too_big_message(size: tuple[int, int] | int | None, max_pixels: int) -> str:
+    """``size``: (width, height), or only the pixel count (a refused bomb), or None (unknown)."""
+    if isinstance(size, tuple):
+        dims = f" ({size[0]}x{size[1]} px)"
+    else:
+        dims = f" ({size / 1e6:,.0f} megapixels)" if size else ""
     return f"The image is too large{dims}; the limit is {max_pixels / 1e6:.0f} megapixels. Upload a smaller image."
 
 

@@ -342,6 +342,16 @@ SEVEN_SEEN = {  # each must be seen as the plain dark-on-light 7 (digit.png) is
 }
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "size"), [(50_000, 50_000, "2,500 megapixels"), (6_000, 6_000, "6000x6000 px")]
+)
+def test_a_too_large_image_is_refused_with_its_size(width, height, size):
+    """Pillow refuses a bomb (over twice its own limit) before the size can be read: the message still says
+    how large the image claims to be, from Pillow's own count."""
+    with pytest.raises(PreprocessError, match=rf"too large \({size}\); the limit is 25 megapixels"):
+        load_upload(_png_claiming(width, height))
+
+
 @pytest.mark.parametrize("name", sorted(SEVEN_SEEN))
 def test_odd_formats_are_seen_as_the_plain_digit(name):
     assert shift_tolerant_diff(_seen(_data(name)), _seen(_data("digit.png"))) < 0.02
