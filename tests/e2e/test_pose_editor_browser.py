@@ -171,6 +171,9 @@ def test_keyboard_moves_a_slider_with_a_focus_ring_and_reset_restores(page: Page
     assert pose[1] == pytest.approx(start_pose[1] + 0.04, abs=1e-9)
     expect(slider).to_have_attribute("aria-valuetext", f"{pose[1]:.2f}")
     assert _api(editor, "pixels()") != start_pixels
+    # Six presses inside the status line's 250 ms refresh: it still ends on the last frame's pose length.
+    length = f"Pose length {np.linalg.norm(pose):.2f} "
+    expect(editor.locator(".pe-status")).to_contain_text(length, timeout=1_000)
     _wait_python_pose(page, pose)
 
     reset = editor.get_by_role("button", name="Reset pose")

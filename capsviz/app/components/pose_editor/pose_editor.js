@@ -13,6 +13,7 @@ const PAYLOAD_MAGIC = "CPE1";
 const WEIGHTS_MAGIC = "CDW1";
 const STATE_DELAY_MS = 150; // keyboard repeats: one rerun after the keys settle, not one per step
 const MAX_MODELS = 2;
+const STATUS_MS = 250; // the status line's fastest refresh: a number that changes every frame cannot be read
 const LOG_LIMIT = 4000;
 
 // Module-level: the module is imported once per page, so these live as long as the browser tab.
@@ -168,6 +169,8 @@ class Editor {
     this.raf = 0;
     this.stateTimer = 0;
     this.lastStatus = 0;
+    this.statusTimer = 0;
+    this.pendingStatus = "";
     this.setStateValue = null;
     this.inputSeq = 0;
     this.log = { inputs: [], frames: [], received: [], sent: [] };
@@ -321,12 +324,20 @@ class Editor {
     const t1 = performance.now();
     this.log.frames.push({ t: t1, seq: this.inputSeq, ms: t1 - t0 });
     trim(this.log.frames);
-    if (t1 - this.lastStatus > 250) {
-      this.lastStatus = t1;
-      let len = 0;
-      for (const v of this.pose) len += v * v;
-      this.setStatus(`Pose length ${Math.sqrt(len).toFixed(2)} · redrawn in your browser in ${(t1 - t0).toFixed(1)} ms`);
-    }
+    let len = 0;
+    for (const v of this.pose) len += v * v;
+    this.pendingStatus = `Pose length ${Math.sqrt(len).toFixed(2)} · redrawn in your browser in ${(t1 - t0).toFixed(1)} ms`;
+    // At most 4 updates a second while a slider moves, and always the last frame's once it stops.
+    const wait = STATUS_MS - (t1 - this.lastStatus);
+    if (wait <= 0) this.flushStatus();
+    else if (!this.statusTimer) this.statusTimer = setTimeout(() => this.flushStatus(), wait);
+  }
+
+  flushStatus() {
+    clearTimeout(this.statusTimer);
+    this.statusTimer = 0;
+    this.lastStatus = performance.now();
+    this.setStatus(this.pendingStatus);
   }
 
   setStatus(text) {
