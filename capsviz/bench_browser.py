@@ -45,7 +45,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,8 @@ CHROMIUM_ARGS = [
 ]
 EDITOR = ".pe"  # the component's root element (inside its shadow root; Playwright's CSS pierces it)
 READY_TIMEOUT_S = 90.0
+UPDATE_TIMEOUT_S = 30.0  # a rerun's answer (a new drawing, a Clear, the page going idle) on a busy 2-core machine
+UPDATE_TIMEOUT_MS = int(1000 * UPDATE_TIMEOUT_S)  # the same, in Playwright's unit
 
 
 # --- serving and browsing ---------------------------------------------------------------------
@@ -183,7 +185,7 @@ def wait_for_editor(page, timeout_s: float = READY_TIMEOUT_S):
     return editor
 
 
-def wait_for_new_drawing(page, old_id: str | None, timeout_s: float = 30.0):
+def wait_for_new_drawing(page, old_id: str | None, timeout_s: float = UPDATE_TIMEOUT_S):
     """The editor's root once it shows another drawing or capsule than ``old_id`` (a new key may mount a
     new element, so the root is looked up afresh each time)."""
     deadline = time.monotonic() + timeout_s
@@ -199,7 +201,7 @@ def wait_for_new_drawing(page, old_id: str | None, timeout_s: float = 30.0):
         page.wait_for_timeout(50)
 
 
-def wait_until_idle(page, timeout_s: float = 30.0, settle_ms: int = 300) -> None:
+def wait_until_idle(page, timeout_s: float = UPDATE_TIMEOUT_S, settle_ms: int = 300) -> None:
     """Let a rerun start, then wait until Streamlit reports that the script is not running."""
     page.wait_for_timeout(settle_ms)
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout_s * 1000)
@@ -317,7 +319,7 @@ def ink_at(page, points) -> list[int]:
     )
 
 
-def click_clear(page, timeout_s: float = 30.0) -> None:
+def click_clear(page, timeout_s: float = UPDATE_TIMEOUT_S) -> None:
     """The Clear button under the canvas; waits for the prompt and for the rerun to end."""
     page.get_by_role("button", name=re.compile(r"\bClear\b")).click()
     prompt(page).wait_for(timeout=timeout_s * 1000)
@@ -544,9 +546,12 @@ def measure_bytes(browser, url: str, next_input: str = "5", input_key: str = "dr
     }
 
 
-def quantile(values: list[float], q: float) -> float:
-    """Linear-interpolated quantile (numpy's default): p95 of 10 values lies between the two largest."""
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile, q in [0, 1] (numpy's default): p95 of 10 values lies between the two
+    largest; NaN for no values."""
     xs = sorted(values)
+    if not xs:
+        return math.nan
     pos = q * (len(xs) - 1)
     lo = math.floor(pos)
     hi = min(lo + 1, len(xs) - 1)
@@ -566,7 +571,7 @@ def bench_drawings(n: int = 10) -> list:
     return out
 
 
-def measure_pen_up(page, drawings, timeout_s: float = 30.0) -> dict[str, Any]:
+def measure_pen_up(page, drawings, timeout_s: float = UPDATE_TIMEOUT_S) -> dict[str, Any]:
     """In the app (already loaded, Draw source, empty canvas; WS_LOG_SCRIPT installed): replay each drawing
     with the mouse, Clear in between. Per drawing: ms from the last mouse-up to the first frame showing its
     prediction (and to the canvas's send), and the websocket bytes received from its first stroke until the

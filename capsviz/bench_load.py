@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capsviz.bench_browser import APP_SCRIPT, free_port, server_flags, stop_process, wait_ready
+from capsviz.bench_browser import APP_SCRIPT, free_port, quantile, server_flags, stop_process, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
@@ -735,17 +735,6 @@ async def _steady(session: Session, subs: Sequence[Submission], times: Sequence[
 
 
 # --- summaries ---------------------------------------------------------------------------------------------
-
-
-def quantile(xs: Sequence[float], q: float) -> float:
-    """Linear-interpolated quantile (q in [0, 1])."""
-    s = sorted(xs)
-    if not s:
-        return math.nan
-    pos = q * (len(s) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def _latency(steps: Sequence[Step], finished: bool = False) -> dict[str, Any]:

@@ -179,9 +179,9 @@ def render_checkpoint_readme(card: dict) -> str:
     """``checkpoints/README.md``: a YAML header the Hugging Face Hub reads, then the same results table
     as the project README and the recipe, all from ``model_card.json``."""
     t = card.get("training", {})
-    keys = ("batch_size", "lr", "lr_decay", "precision", "seed") + (() if is_two_digit(card) else ("augment",))
-    recipe = ", ".join(f"{k} {t[k]}" for k in keys if k in t)  # pairs are not augmented: their shifts are the data
     pair = is_two_digit(card)
+    keys = ("batch_size", "lr", "lr_decay", "precision", "seed") + (() if pair else ("augment",))
+    recipe = ", ".join(f"{k} {t[k]}" for k in keys if k in t)  # pairs are not augmented: their shifts are the data
     body = [
         "# capsviz CapsNet (" + ("MultiMNIST: two overlapping digits" if pair else "MNIST") + ")",
         "",

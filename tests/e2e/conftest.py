@@ -16,12 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from capsviz.bench_browser import CHROMIUM_ARGS, CHROMIUM_ENV, find_chromium
+from capsviz.bench_browser import CHROMIUM_ENV, UPDATE_TIMEOUT_MS, find_chromium, launch_chromium
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install_browser.sh"
@@ -74,21 +73,9 @@ def screenshot_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def streamlit_url(tmp_path_factory) -> Iterator[str]:
-    """Start `streamlit run` on a free port from the repository root; yield its URL; stop it afterwards."""
-    from capsviz.bench_browser import serve_streamlit
-
-    log_path = tmp_path_factory.mktemp("e2e-server") / "streamlit.log"
-    server = serve_streamlit(REPO_ROOT / APP_SCRIPT, log_path, SERVER_START_TIMEOUT_S)
-    try:
-        url = server.__enter__()
-    except (RuntimeError, FileNotFoundError) as exc:
-        pytest.fail(str(exc))
-    print(f"\nstreamlit serving {APP_SCRIPT} at {url} (log: {log_path})")
-    try:
-        yield url
-    finally:
-        server.__exit__(None, None, None)
+def streamlit_url(serve_page) -> str:
+    """The app (``CAPSVIZ_E2E_APP``, default streamlit_app.py) served for the whole session."""
+    return serve_page(APP_SCRIPT)
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +84,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw, executable)
         try:
             yield browser
         finally:
@@ -109,7 +96,7 @@ def page(browser, request, screenshot_dir):
     """A fresh page (1280x1000 CSS px, device scale 1); screenshots the page if the test failed."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(UPDATE_TIMEOUT_MS)
     try:
         yield page
     finally:

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from capsviz.bench_browser import (
+    UPDATE_TIMEOUT_MS,
     app_errors,
     canvas_box,
     click_clear,
@@ -36,7 +37,6 @@ from capsviz.pose_payload import POSE_STEP
 
 pytestmark = pytest.mark.e2e
 
-UPDATE_TIMEOUT_MS = 30_000
 KEY_STEPS = 5  # arrow-key steps on a pose slider: every slider reaches at least 5 steps either side
 # The canvas's own toolbar (undo, redo, erase) used to sit over this top-right region of the drawing area,
 # invisible until hovered, and swallowed a stroke begun there right after the pointer arrived.

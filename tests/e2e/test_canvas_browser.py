@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from capsviz.bench_browser import (
+    UPDATE_TIMEOUT_MS,
     app_errors,
     canvas_box,
     click_clear,
@@ -28,7 +29,6 @@ from capsviz.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
 
 pytestmark = pytest.mark.e2e
 
-UPDATE_TIMEOUT_MS = 30_000
 PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True, has_touch=True)
 WIDE = dict(viewport={"width": 1600, "height": 1000}, device_scale_factor=1)
 

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from capsviz.bench_browser import (
+    UPDATE_TIMEOUT_S,
     slider_point,
     slider_range,
     wait_for_editor,
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.e2e
 
 PAGE_SCRIPT = "tests/e2e/pose_editor_page.py"
 TOLERANCE = 2 / 255  # page vs Python, per pixel
-UPDATE_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def _python_side(page: Page) -> dict:
     return json.loads(page.get_by_test_id("stCode").inner_text())
 
 
-def _wait_python_pose(page: Page, pose: list[float], timeout_s: float = 30.0) -> None:
+def _wait_python_pose(page: Page, pose: list[float], timeout_s: float = UPDATE_TIMEOUT_S) -> None:
     want = [round(v, 5) for v in pose]
     deadline_ms = timeout_s * 1000
     waited = 0
