@@ -14,7 +14,7 @@ import streamlit as st
 
 from capsviz.app import cached, inputs, layout, pair_page, sidebar, state, text
 from capsviz.app.panels import equivariance, explain, pose, prediction, routing
-from capsviz.checkpoint import CheckpointError
+from capsviz.training.checkpoint import CheckpointError
 
 
 def run() -> None:

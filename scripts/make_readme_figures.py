@@ -23,14 +23,14 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from capsviz import checkpoint as ckpt  # noqa: E402
-from capsviz.card import (  # noqa: E402
+from capsviz.data.mnist import load_mnist  # noqa: E402
+from capsviz.training import checkpoint as ckpt  # noqa: E402
+from capsviz.training.card import (  # noqa: E402
     CHECKPOINT_README,
     render_checkpoint_readme,
     render_results_table,
     replace_between_markers,
 )
-from capsviz.data import load_mnist  # noqa: E402
 
 
 def training_figure(rows: list[dict]):

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from capsviz.data import ENV_VAR, has_mnist, resolve_data_dir
+from capsviz.data.mnist import ENV_VAR, has_mnist, resolve_data_dir
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -25,6 +25,6 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist_test(data_dir):
     """MNIST's 10,000 test digits: images (N, 28, 28) uint8, labels (N,)."""
-    from capsviz.data import load_mnist
+    from capsviz.data.mnist import load_mnist
 
     return load_mnist(train=False, data_dir=data_dir)

@@ -23,13 +23,13 @@ from streamlit.testing.v1 import AppTest
 
 from capsviz.app import cached, state
 from capsviz.app.timing import pose_editor_payload, send_pose
-from capsviz.checkpoint import DEFAULT_DIR, WEIGHTS, load_model, save_weights, write_card
-from capsviz.data import DEFAULT_DATA_DIR, MNIST_SIDE, RAW_FILES, has_mnist, resolve_data_dir
-from capsviz.drawn_digits import CANVAS, PEN_WIDTH
-from capsviz.inspection import classify
-from capsviz.model import CapsNet
-from capsviz.pose_payload import POSE_SPAN
-from capsviz.routing import MAX_ITERATIONS
+from capsviz.data.mnist import DEFAULT_DATA_DIR, RAW_FILES, has_mnist, resolve_data_dir
+from capsviz.export.pose_payload import POSE_SPAN
+from capsviz.inspect.trace import classify
+from capsviz.model.capsnet import MNIST_SIDE, CapsNet
+from capsviz.model.routing import MAX_ITERATIONS
+from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH
+from capsviz.training.checkpoint import DEFAULT_DIR, WEIGHTS, load_model, save_weights, write_card
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 TIMEOUT = 60
@@ -88,7 +88,7 @@ def fake_mnist(tmp_path_factory) -> Path:
 
 def load_fake(root: Path) -> tuple[np.ndarray, np.ndarray]:
     """The fake set's test images as floats in [0, 1] and its labels."""
-    from capsviz.data import load_mnist
+    from capsviz.data.mnist import load_mnist
 
     split = load_mnist(train=False, data_dir=root, download=False)
     return split.images.numpy().astype(np.float32) / 255.0, split.labels.numpy()
@@ -243,7 +243,7 @@ def test_decoding_another_capsule_sends_its_pose_and_figure4_follows_the_edit(en
 
 def test_a_pose_slider_reruns_only_the_decoder(env, monkeypatch):
     """The promise behind the live pose panel: a pose edit routes nothing; the server decodes only Figure 4."""
-    import capsviz.model
+    import capsviz.model.capsnet
 
     calls = {"trace": 0, "routing": 0, "decoder": 0}
 
@@ -255,8 +255,12 @@ def test_a_pose_slider_reruns_only_the_decoder(env, monkeypatch):
         return wrapper
 
     monkeypatch.setattr(cached, "trace_image", counting("trace", cached.trace_image))
-    monkeypatch.setattr(capsviz.model, "dynamic_routing", counting("routing", capsviz.model.dynamic_routing))
-    monkeypatch.setattr(capsviz.model.Decoder, "forward", counting("decoder", capsviz.model.Decoder.forward))
+    monkeypatch.setattr(
+        capsviz.model.capsnet, "dynamic_routing", counting("routing", capsviz.model.capsnet.dynamic_routing)
+    )
+    monkeypatch.setattr(
+        capsviz.model.capsnet.Decoder, "forward", counting("decoder", capsviz.model.capsnet.Decoder.forward)
+    )
     cached.trace.clear()  # another test may have traced the same drawing in this process
     at = _draw(_app())
     assert calls["trace"] == 1 and calls["routing"] == 1  # the new drawing is traced once
@@ -553,7 +557,7 @@ def test_which_ink_tab_maps_the_drawing_and_the_input(env):
 def test_shipped_model_has_named_pose_sliders_and_the_atlas(monkeypatch):
     """With the shipped checkpoint (and its pose_atlas.json) the editor's sliders carry measured names and
     data ranges, and the pose tab shows the measured Figure 4."""
-    from capsviz.pose_atlas import load_atlas
+    from capsviz.inspect.pose_atlas import load_atlas
 
     monkeypatch.delenv("CAPSVIZ_CHECKPOINT", raising=False)
     at = _draw(_app(), SEVEN)

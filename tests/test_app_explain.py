@@ -25,7 +25,7 @@ def _page() -> None:
 
     from capsviz.app import cached
     from capsviz.app.panels import explain
-    from capsviz.preprocess import to_mnist
+    from capsviz.data.preprocess import to_mnist
 
     path = cached.checkpoint_path()
     source = st.session_state.get("source")

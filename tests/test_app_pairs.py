@@ -1,7 +1,7 @@
 """The app's two-digit mode, driven headless with AppTest: the model switch, drawing with two pens, the
 MultiMNIST test-pair gallery, upload, the reconstruction and routing tabs, and a missing two-digit checkpoint.
 
-A randomly initialised 36x36 CapsNet (capsviz.multimnist.MULTIMNIST_CONFIG) stands in for the trained one
+A randomly initialised 36x36 CapsNet (capsviz.data.multimnist.MULTIMNIST_CONFIG) stands in for the trained one
 (wiring, not accuracy), beside test_app's random 28x28 checkpoint and fake MNIST folder.
 """
 
@@ -29,11 +29,11 @@ from test_app import (  # noqa: F401  (test_app's fixtures, found by name)
 
 from capsviz.app import cached, pair_text, state
 from capsviz.app.timing import pose_editor_payload, send_pose
-from capsviz.checkpoint import save_weights, write_card
-from capsviz.drawn_digits import drawing_for
-from capsviz.drawn_pairs import render_pair
-from capsviz.model import CapsNet
-from capsviz.multimnist import MULTIMNIST_CONFIG, SIZE, load_test_set
+from capsviz.data.multimnist import MULTIMNIST_CONFIG, SIZE, load_test_set
+from capsviz.model.capsnet import CapsNet
+from capsviz.testsets.drawn_digits import drawing_for
+from capsviz.testsets.drawn_pairs import render_pair
+from capsviz.training.checkpoint import save_weights, write_card
 
 PAIR_CARD = {
     "test_accuracy": 23.45,

@@ -1,4 +1,4 @@
-"""capsviz.attribution: Integrated Gradients of capsule lengths, its faithfulness, routing relation and the map
+"""capsviz.inspect.attribution: Integrated Gradients of capsule lengths, its faithfulness, routing relation and the map
 back onto a drawing. Uses the shipped checkpoint and MNIST's test set."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import torch
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from capsviz import attribution as A
-from capsviz.checkpoint import load_model
-from capsviz.inspection import trace_image
-from capsviz.preprocess import to_mnist
+from capsviz.data.preprocess import to_mnist
+from capsviz.inspect import attribution as A
+from capsviz.inspect.trace import trace_image
+from capsviz.training.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")

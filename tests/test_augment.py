@@ -1,4 +1,4 @@
-"""capsviz.augment: every mode keeps shape and range, is reproducible from its generator, and the
+"""capsviz.data.augment: every mode keeps shape and range, is reproducible from its generator, and the
 pen mode's flags go on 1s only, at the top left, keeping the digit centred."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from capsviz.augment import MODES, NEEDS_LABELS, add_flags, augment, random_elastic, swap_in
+from capsviz.data.augment import MODES, NEEDS_LABELS, add_flags, augment, random_elastic, swap_in
 
 
 def _bar_ones(n: int) -> torch.Tensor:

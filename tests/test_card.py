@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from capsviz.card import CHECKPOINT_README, listed_mistakes, render_checkpoint_readme, render_results_table
-from capsviz.checkpoint import CARD, DEFAULT_DIR, read_card
+from capsviz.training.card import CHECKPOINT_README, listed_mistakes, render_checkpoint_readme, render_results_table
+from capsviz.training.checkpoint import CARD, DEFAULT_DIR, read_card
 
 
 def test_listed_mistakes_are_sorted_and_checked_against_the_test_set():

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from capsviz import checkpoint as ckpt
+from capsviz.training import checkpoint as ckpt
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LIMIT_TRAIN, BATCH, WORLD = 400, 50, 2
 
-# Runs capsviz.train unchanged, but keeps every image the model was trained on (its forward pass in training
+# Runs capsviz.training.train unchanged, but keeps every image the model was trained on (its forward pass in training
 # mode) in seen-rank<RANK>.npy. With --augment none the images are MNIST's pixels / 255, so the test can tell
 # which training images each process saw without relying on how train.py picks them.
 RECORDER = textwrap.dedent(
@@ -30,7 +30,7 @@ RECORDER = textwrap.dedent(
     import numpy as np
     import torch
 
-    from capsviz.model import CapsNet
+    from capsviz.model.capsnet import CapsNet
 
     seen = []
     forward = CapsNet.forward
@@ -42,7 +42,7 @@ RECORDER = textwrap.dedent(
 
     CapsNet.forward = recording_forward
 
-    from capsviz.train import main
+    from capsviz.training.train import main
 
     try:
         code = main(sys.argv[1:])
@@ -61,7 +61,7 @@ def _free_port() -> int:
 
 
 def test_two_process_ddp_training(tmp_path, data_dir):
-    from capsviz.data import load_mnist
+    from capsviz.data.mnist import load_mnist
 
     out, record = tmp_path / "run", tmp_path / "seen"
     record.mkdir()

@@ -1,4 +1,4 @@
-"""capsviz.equivariance: the image transforms and the batched sweep."""
+"""capsviz.inspect.equivariance: the image transforms and the batched sweep."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from capsviz.equivariance import (
+from capsviz.inspect.equivariance import (
     LIMITS,
     EquivarianceSweep,
     Transform,
@@ -15,8 +15,8 @@ from capsviz.equivariance import (
     sweep,
     transform_image,
 )
-from capsviz.inspection import reconstruct, trace_image
-from capsviz.model import CapsNet, CapsNetConfig
+from capsviz.inspect.trace import reconstruct, trace_image
+from capsviz.model.capsnet import CapsNet, CapsNetConfig
 
 
 def _bar() -> np.ndarray:

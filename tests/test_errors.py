@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from capsviz import checkpoint as ckpt
-from capsviz.data import DataNotFoundError, load_mnist
-from capsviz.model import CapsNet
+from capsviz.data.mnist import DataNotFoundError, load_mnist
+from capsviz.model.capsnet import CapsNet
+from capsviz.training import checkpoint as ckpt
 
 
 def test_missing_data_folder_names_files_and_setting(tmp_path, monkeypatch):
@@ -25,7 +25,7 @@ def test_train_cli_without_data_exits_with_message_not_traceback(tmp_path):
     code = (
         "import sys, torchvision.datasets as d;"
         "d.MNIST.download = lambda self: (_ for _ in ()).throw(OSError('offline'));"
-        "from capsviz.train import main; sys.exit(main(sys.argv[1:]))"
+        "from capsviz.training.train import main; sys.exit(main(sys.argv[1:]))"
     )
     r = subprocess.run(
         [sys.executable, "-c", code, "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")],
@@ -82,7 +82,7 @@ def test_evaluate_cli_reports_missing_checkpoint(tmp_path):
 
 
 def test_train_init_from_missing_checkpoint_is_a_message(tmp_path, data_dir, capsys):
-    from capsviz.train import main
+    from capsviz.training.train import main
 
     rc = main(["--data-dir", str(data_dir), "--out", str(tmp_path / "o"), "--init-from", str(tmp_path / "none")])
     assert rc == 2
@@ -94,7 +94,7 @@ def test_redrawn_mnist_cli_without_data_exits_with_message_not_traceback(tmp_pat
     code = (
         "import sys, torchvision.datasets as d;"
         "d.MNIST.download = lambda self: (_ for _ in ()).throw(OSError('offline'));"
-        "from capsviz.redrawn_mnist import main; sys.exit(main(sys.argv[1:]))"
+        "from capsviz.testsets.redrawn_mnist import main; sys.exit(main(sys.argv[1:]))"
     )
     r = subprocess.run(
         [
@@ -115,14 +115,14 @@ def test_redrawn_mnist_cli_without_data_exits_with_message_not_traceback(tmp_pat
 
 
 def test_redrawn_mnist_cli_without_checkpoint_says_how_to_train(tmp_path, capsys):
-    from capsviz.redrawn_mnist import main
+    from capsviz.testsets.redrawn_mnist import main
 
     assert main(["--checkpoint", str(tmp_path / "nowhere"), "--limit", "10"]) == 2
     assert "python -m capsviz.train" in capsys.readouterr().err
 
 
 def test_every_cli_turns_a_user_error_into_a_message_and_status_2(capsys):
-    from capsviz.cli import UserInputError, exit_on_user_error
+    from capsviz.training.cli import UserInputError, exit_on_user_error
 
     for exc in (
         DataNotFoundError("MNIST not found in /x; set CAPSVIZ_DATA_DIR"),
@@ -146,7 +146,7 @@ def test_every_cli_turns_a_user_error_into_a_message_and_status_2(capsys):
 
 
 def test_drawn_digits_cli_without_checkpoint_says_how_to_train(tmp_path, capsys):
-    from capsviz.drawn_digits import main
+    from capsviz.testsets.drawn_digits import main
 
     assert main(["--checkpoint", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
@@ -154,7 +154,7 @@ def test_drawn_digits_cli_without_checkpoint_says_how_to_train(tmp_path, capsys)
 
 
 def test_evaluate_cli_without_data_names_the_setting(tmp_path, monkeypatch, capsys):
-    from capsviz.evaluate import main
+    from capsviz.training.evaluate import main
 
     monkeypatch.setattr("torchvision.datasets.MNIST.download", lambda self: (_ for _ in ()).throw(OSError("offline")))
     assert main(["--data-dir", str(tmp_path)]) == 2

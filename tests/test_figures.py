@@ -1,4 +1,4 @@
-"""capsviz.figures: each builder with small arrays, checked for what it shows, not just its type."""
+"""capsviz.figures.core: each builder with small arrays, checked for what it shows, not just its type."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from capsviz import figures as F
-from capsviz.inspection import primary_index, unflatten_primary
+from capsviz.figures import core as F
+from capsviz.inspect.trace import primary_index, unflatten_primary
 
 
 def _shapes_at_y(fig: go.Figure, y: float) -> list:

@@ -14,8 +14,16 @@ import torch
 from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
-from capsviz.checkpoint import CARD, WEIGHTS, CheckpointError, card_mismatch, load_model, save_weights, write_card
-from capsviz.model import CapsNet, CapsNetConfig
+from capsviz.model.capsnet import CapsNet, CapsNetConfig
+from capsviz.training.checkpoint import (
+    CARD,
+    WEIGHTS,
+    CheckpointError,
+    card_mismatch,
+    load_model,
+    save_weights,
+    write_card,
+)
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 

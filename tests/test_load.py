@@ -1,4 +1,4 @@
-"""The load benchmark (capsviz.bench_load): its protocol reading and bookkeeping (fast), and two slow checks on a
+"""The load benchmark (capsviz.bench.load): its protocol reading and bookkeeping (fast), and two slow checks on a
 real ``streamlit run`` server driven over Streamlit's websocket protocol: concurrent sessions each see their own
 prediction, and the server's memory levels off while hundreds of distinct drawings go through it."""
 
@@ -11,8 +11,8 @@ import threading
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from capsviz import bench_load
-from capsviz.bench_load import Capture, Checker, Sample, Submission
+from capsviz.bench import load as bench_load
+from capsviz.bench.load import Capture, Checker, Sample, Submission
 
 # --- fast: bookkeeping --------------------------------------------------------------------------------------
 

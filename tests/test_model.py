@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from capsviz.inspection import perturbation_grid, primary_index, reconstruct, trace_image, unflatten_primary
-from capsviz.losses import margin_loss, reconstruction_loss
-from capsviz.model import CapsNet, CapsNetConfig
+from capsviz.inspect.trace import perturbation_grid, primary_index, reconstruct, trace_image, unflatten_primary
+from capsviz.model.capsnet import CapsNet, CapsNetConfig
+from capsviz.model.losses import margin_loss, reconstruction_loss
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_primary_capsule_numbering_matches_conv_channels(model):
     raw = model.primary.conv(x)  # (1, 256, 6, 6), channel = type * 8 + dim
     u = model.primary(x)
     kind, row, col = 5, 2, 4
-    from capsviz.routing import squash
+    from capsviz.model.routing import squash
 
     expected = squash(raw[0, kind * 8 : kind * 8 + 8, row, col])
     assert torch.allclose(u[0, primary_index(kind, row, col)], expected, atol=1e-6)
@@ -139,7 +139,7 @@ def test_config_roundtrip():
 
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_gemm_convolution_equals_conv2d_values_and_gradients(channels_last):
-    from capsviz.strided_conv import conv2d_gemm
+    from capsviz.model.strided_conv import conv2d_gemm
 
     torch.manual_seed(0)
     w = (torch.randn(16, 8, 9, 9) * 0.1).requires_grad_()
@@ -162,7 +162,7 @@ def test_gemm_convolution_equals_conv2d_values_and_gradients(channels_last):
 
 
 def test_gemm_conv_relu_equals_conv2d_values_and_gradients():
-    from capsviz.strided_conv import conv2d_relu_gemm
+    from capsviz.model.strided_conv import conv2d_relu_gemm
 
     torch.manual_seed(0)
     w = (torch.randn(16, 1, 9, 9) * 0.1).requires_grad_()
@@ -184,7 +184,7 @@ def test_gemm_conv_relu_equals_conv2d_values_and_gradients():
 def mock_chunk_bytes(n):
     from unittest import mock
 
-    return mock.patch("capsviz.model._CHUNK_BYTES", n)
+    return mock.patch("capsviz.model.capsnet._CHUNK_BYTES", n)
 
 
 def test_chunked_routing_equals_whole_batch():

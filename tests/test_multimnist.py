@@ -7,17 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from capsviz.data import MNISTSplit
-from capsviz.evaluate import evaluate
-from capsviz.losses import (
-    margin_loss,
-    margin_loss_multi_hot,
-    multi_digit_loss,
-    multi_hot,
-    reconstruction_loss,
-)
-from capsviz.model import CapsNet, CapsNetConfig
-from capsviz.multimnist import (
+from capsviz.data.mnist import MNISTSplit
+from capsviz.data.multimnist import (
     MAX_SHIFT,
     MULTIMNIST_CONFIG,
     SIZE,
@@ -32,7 +23,16 @@ from capsviz.multimnist import (
     pairs_right,
     place_digits,
 )
-from capsviz.transfer import init_from_mnist
+from capsviz.model.capsnet import CapsNet, CapsNetConfig
+from capsviz.model.losses import (
+    margin_loss,
+    margin_loss_multi_hot,
+    multi_digit_loss,
+    multi_hot,
+    reconstruction_loss,
+)
+from capsviz.training.evaluate import evaluate
+from capsviz.training.transfer import init_from_mnist
 
 
 def synthetic_split(n: int = 200, seed: int = 0) -> MNISTSplit:
@@ -196,7 +196,7 @@ def test_cpu_training_path_equals_inference_path_at_36():
     x = torch.rand(3, 1, 36, 36).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         ref = m(x, target=torch.zeros(3, dtype=torch.long))
-    with mock.patch("capsviz.model._CHUNK_BYTES", 1):  # one image per routing chunk
+    with mock.patch("capsviz.model.capsnet._CHUNK_BYTES", 1):  # one image per routing chunk
         out = m(x, target=torch.zeros(3, dtype=torch.long))
     assert out.lengths.requires_grad
     assert torch.allclose(out.lengths, ref.lengths, atol=1e-5)
@@ -286,7 +286,7 @@ def test_evaluate_pairs_and_train_step(source, model36):
         ref = model36(ts.batch(slice(None)).images)
     assert ev.accuracy == pytest.approx(100 * pairs_right(ref.lengths, ts.labels).float().mean().item())
     assert ev.by_iterations["3"] == round(ev.accuracy, 2)
-    # Single-digit MNIST accuracy of the same model goes through capsviz.evaluate on centred digits.
+    # Single-digit MNIST accuracy of the same model goes through capsviz.training.evaluate on centred digits.
     assert evaluate(model36, centred_split(MNISTSplit(source.split.images[:4], source.split.labels[:4]))).loss > 0
 
     model = copy.deepcopy(model36).train()
@@ -299,7 +299,7 @@ def test_evaluate_pairs_and_train_step(source, model36):
 
 
 def test_trace_image_at_36(model36):
-    from capsviz.inspection import perturbation_grid, trace_image
+    from capsviz.inspect.trace import perturbation_grid, trace_image
 
     image = centre_pad(np.random.default_rng(0).random((28, 28), dtype=np.float32))
     t = trace_image(model36, image)
@@ -327,8 +327,8 @@ def test_micro_batched_step_has_the_whole_batch_gradient(source, model36):
 def test_train_task_multimnist_starts_from_mnist_weights_and_writes_a_pair_card(tmp_path, data_dir):
     """`python -m capsviz.train --task multimnist`: a 36x36 model from the shipped MNIST weights, short
     epochs, both-digits-right accuracy by routing iterations and single-digit accuracy in the card."""
-    from capsviz.checkpoint import load_model, read_card
-    from capsviz.train import main
+    from capsviz.training.checkpoint import load_model, read_card
+    from capsviz.training.train import main
 
     out = tmp_path / "mm"
     argv = ["--task", "multimnist", "--out", str(out), "--data-dir", str(data_dir), "--epochs", "1"]

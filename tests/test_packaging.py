@@ -60,7 +60,10 @@ def test_the_wheel_carries_assets_and_the_shipped_checkpoint(installed):
 
 
 def test_the_installed_copy_loads_the_shipped_model_from_any_folder(installed, tmp_path):
-    code = "import capsviz.checkpoint as c; m = c.load_model(); print(c.DEFAULT_DIR, c.read_card()['test_accuracy'])"
+    code = (
+        "import capsviz.training.checkpoint as c; m = c.load_model(); "
+        "print(c.DEFAULT_DIR, c.read_card()['test_accuracy'])"
+    )
     out = _run(code, installed, tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     where, accuracy = out.stdout.split()

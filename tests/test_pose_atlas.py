@@ -1,4 +1,4 @@
-"""capsviz.pose_atlas: the statistics, the naming rules, the shipped checkpoints/pose_atlas.json (schema, card,
+"""capsviz.inspect.pose_atlas: the statistics, the naming rules, the shipped checkpoints/pose_atlas.json (schema, card,
 reproducibility) and the names' agreement with the measurement on digits the naming did not use."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from capsviz import pose_atlas as pa
-from capsviz.atlas_figures import atlas_figure, atlas_page
-from capsviz.checkpoint import DEFAULT_DIR, load_model, read_card, weights_path
+from capsviz.figures.atlas import atlas_figure, atlas_page
+from capsviz.inspect import pose_atlas as pa
+from capsviz.training.checkpoint import DEFAULT_DIR, load_model, read_card, weights_path
 
 ALLOWED_WORDS = {
     "mixed", "little", "effect", "stroke", "thickness", "width", "height", "slant", "moves", "left", "right",

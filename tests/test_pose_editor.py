@@ -11,10 +11,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
 from capsviz.app.pose_editor import HELD_KEY
-from capsviz.checkpoint import DEFAULT_DIR, load_model
-from capsviz.decoder_export import decode_reference, export_decoder, pack_decoder, unpack_decoder
-from capsviz.inspection import reconstruct
-from capsviz.pose_payload import (
+from capsviz.export.decoder import decode_reference, export_decoder, pack_decoder, unpack_decoder
+from capsviz.export.pose_payload import (
     POSE_SPAN,
     DimSpec,
     build_payload,
@@ -23,6 +21,8 @@ from capsviz.pose_payload import (
     pose_from_state,
     slider_specs,
 )
+from capsviz.inspect.trace import reconstruct
+from capsviz.training.checkpoint import DEFAULT_DIR, load_model
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def _script():
     import streamlit as st
 
     from capsviz.app.pose_editor import pose_editor
-    from capsviz.decoder_export import pack_decoder
+    from capsviz.export.decoder import pack_decoder
 
     rng = np.random.default_rng(0)
     w = pack_decoder(
@@ -212,7 +212,7 @@ def test_weights_go_once_per_session_and_the_pose_comes_back():
 
 
 def test_bench_lateness_pairs_each_input_with_the_first_frame_that_drew_it():
-    from capsviz.bench_browser import lateness
+    from capsviz.bench.browser import lateness
 
     inputs = [{"t": 0.0, "seq": 1}, {"t": 5.0, "seq": 2}, {"t": 9.0, "seq": 3}, {"t": 30.0, "seq": 4}]
     frames = [{"t": 16.0, "seq": 3}, {"t": 33.0, "seq": 4}]  # one frame drew inputs 1-3 (coalesced)

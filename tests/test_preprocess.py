@@ -1,4 +1,4 @@
-"""capsviz.preprocess: MNIST's size and centre normalisation, inputs of every kind, upload safety."""
+"""capsviz.data.preprocess: MNIST's size and centre normalisation, inputs of every kind, upload safety."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from capsviz.preprocess import (
+from capsviz.data.preprocess import (
     EmptyDrawingError,
     PreprocessError,
     TooSmallError,
@@ -199,7 +199,7 @@ def test_real_mnist_digits_round_trip_through_the_upload_path(mnist_test):
     (nearly) the same 28x28 image, and the shipped model reads each as it reads the original."""
     import torch
 
-    from capsviz.checkpoint import load_model
+    from capsviz.training.checkpoint import load_model
 
     originals = mnist_test.images[:20].numpy()
     back = []

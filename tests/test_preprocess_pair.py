@@ -1,5 +1,5 @@
-"""Two-digit preprocessing (capsviz.preprocess_pair), the stroke-share computation (capsviz.pair_trace), the
-scripted overlapping drawings (capsviz.drawn_pairs) and the pair figures. No trained weights needed."""
+"""Two-digit preprocessing (capsviz.data.preprocess_pair), the stroke-share computation (capsviz.inspect.pair_trace),
+the scripted overlapping drawings (capsviz.testsets.drawn_pairs) and the pair figures. No trained weights needed."""
 
 from __future__ import annotations
 
@@ -9,15 +9,9 @@ import torch
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from capsviz import pair_figures
-from capsviz.drawn_digits import drawing_for, render
-from capsviz.drawn_pairs import pair_layers, render_pair, scripted_pairs
-from capsviz.inspection import trace_image
-from capsviz.model import CapsNet
-from capsviz.multimnist import MAX_SHIFT, MULTIMNIST_CONFIG, place_digits
-from capsviz.pair_trace import field_ink, field_weights, stroke_shares, top_two, trace_shares
-from capsviz.preprocess import EmptyDrawingError, to_mnist
-from capsviz.preprocess_pair import (
+from capsviz.data.multimnist import MAX_SHIFT, MULTIMNIST_CONFIG, place_digits
+from capsviz.data.preprocess import EmptyDrawingError, to_mnist
+from capsviz.data.preprocess_pair import (
     FRAME,
     FRAME_CENTRE,
     INK_COLOURS,
@@ -30,7 +24,13 @@ from capsviz.preprocess_pair import (
     split_colours,
     to_pair_frame,
 )
-from capsviz.routing import uniform_coupling
+from capsviz.figures import pairs as pair_figures
+from capsviz.inspect.pair_trace import field_ink, field_weights, stroke_shares, top_two, trace_shares
+from capsviz.inspect.trace import trace_image
+from capsviz.model.capsnet import CapsNet
+from capsviz.model.routing import uniform_coupling
+from capsviz.testsets.drawn_digits import drawing_for, render
+from capsviz.testsets.drawn_pairs import pair_layers, render_pair, scripted_pairs
 
 
 def _layers(*drawings) -> np.ndarray:

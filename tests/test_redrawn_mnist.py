@@ -1,4 +1,4 @@
-"""capsviz.redrawn_mnist: MNIST digits re-inked with the canvas's pen keep their shape, and the
+"""capsviz.testsets.redrawn_mnist: MNIST digits re-inked with the canvas's pen keep their shape, and the
 shipped checkpoint reads them about as well as the originals."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capsviz.preprocess import PreprocessError, to_mnist
-from capsviz.redrawn_mnist import centre_line, redraw, redrawn_accuracy
+from capsviz.data.preprocess import PreprocessError, to_mnist
+from capsviz.testsets.redrawn_mnist import centre_line, redraw, redrawn_accuracy
 
 MIN_REDRAWN_ACCURACY = 0.98  # shipped checkpoint, first 500 test digits: see the model card for all 10,000
 
@@ -51,7 +51,7 @@ def test_redrawn_digit_comes_back_close_to_the_original(mnist_test):
 
 @pytest.mark.slow
 def test_shipped_checkpoint_reads_redrawn_digits(mnist_test):
-    from capsviz.checkpoint import DEFAULT_DIR, load_model
+    from capsviz.training.checkpoint import DEFAULT_DIR, load_model
 
     n = 500
     images = mnist_test.images[:n].numpy().astype(np.float32) / 255

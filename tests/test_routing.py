@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from capsviz.routing import dynamic_routing, squash
+from capsviz.model.routing import dynamic_routing, squash
 
 
 def test_squash_formula_and_direction():
@@ -76,7 +76,7 @@ def test_record_shapes_and_first_logits_zero():
 
 
 def _squash_by_formula(s: torch.Tensor) -> torch.Tensor:
-    """v = |s|^2 / (1 + |s|^2) * s / |s| written out in fp64, independent of capsviz.routing.squash."""
+    """v = |s|^2 / (1 + |s|^2) * s / |s| written out in fp64, independent of capsviz.model.routing.squash."""
     s = s.double()
     n2 = (s * s).sum(-1, keepdim=True)
     return n2 / (1 + n2) * s / n2.sqrt()

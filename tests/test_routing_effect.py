@@ -1,11 +1,11 @@
-"""capsviz.routing_effect: how much routing moves the couplings, over images."""
+"""capsviz.inspect.routing_effect: how much routing moves the couplings, over images."""
 
 import numpy as np
 import pytest
 import torch
 
-from capsviz.model import CapsNet
-from capsviz.routing_effect import measure
+from capsviz.inspect.routing_effect import measure
+from capsviz.model.capsnet import CapsNet
 
 
 @pytest.fixture(scope="module")

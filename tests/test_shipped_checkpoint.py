@@ -1,5 +1,5 @@
 """The checkpoint the app ships with: its accuracy on the full MNIST test set, recomputed here twice (once with
-capsviz.evaluate, the code that wrote the card, and once by a second path that shares no code with capsviz),
+capsviz.training.evaluate, the code that wrote the card, and once by a second path that shares no code with capsviz),
 and its model card (what the README's results table is rendered from)."""
 
 import inspect
@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from capsviz import checkpoint as ckpt
-from capsviz.data import data_checksums, load_mnist
-from capsviz.evaluate import evaluate
+from capsviz.data.mnist import data_checksums, load_mnist
+from capsviz.training import checkpoint as ckpt
+from capsviz.training.evaluate import evaluate
 
 pytestmark = pytest.mark.slow
 # The bar the shipped model must clear (issue "Train and ship the paper-grade checkpoint").
@@ -166,7 +166,7 @@ def test_readme_results_show_the_cards_values(card):
     assert hardware.get("gpu", hardware.get("cpu")) in rows["Training time, hardware"]
     if card["training"]["augment"] in ("canvas", "pen"):
         # the ranges it states are the ones the augmentation code draws from (tests/test_augment.py measures them)
-        from capsviz.augment import augment, random_affine
+        from capsviz.data.augment import augment, random_affine
 
         shift = inspect.signature(augment).parameters["max_shift"].default
         affine = inspect.signature(random_affine).parameters

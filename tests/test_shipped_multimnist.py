@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from capsviz.checkpoint import load_model, read_card
-from capsviz.multimnist import MULTIMNIST_CONFIG, evaluate_pairs, load_test_set
-from capsviz.routing import MAX_ITERATIONS
+from capsviz.data.multimnist import MULTIMNIST_CONFIG, evaluate_pairs, load_test_set
+from capsviz.model.routing import MAX_ITERATIONS
+from capsviz.training.checkpoint import load_model, read_card
 
 SUBSET = 600  # pairs re-measured in CI (the card covers all 10,000)
 TWO_DIGIT_DIR = "checkpoints/multimnist"

@@ -14,9 +14,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from capsviz import checkpoint as ckpt
-from capsviz import precision
-from capsviz.train import main as train_main
+from capsviz.model import precision
+from capsviz.training import checkpoint as ckpt
+from capsviz.training.train import main as train_main
 
 pytestmark = pytest.mark.slow
 SMALL = ["--limit-train", "300", "--limit-test", "200", "--batch-size", "50", "--no-progress", "--augment", "paper"]
@@ -81,7 +81,7 @@ def test_an_unknown_precision_is_refused():
 
 
 def test_the_card_records_no_path_of_the_training_machine(monkeypatch):
-    from capsviz.train import portable_command
+    from capsviz.training.train import portable_command
 
     argv = ["--data-dir", "/home/me/mnist", "--out=/tmp/run", "--epochs", "3", "--init-from", "/x/ckpt", "--seed", "1"]
     assert portable_command(argv) == (
@@ -126,7 +126,7 @@ def test_sigint_saves_state_and_exits_cleanly(tmp_path, data_dir):
 
 
 def test_a_half_written_checkpoint_never_replaces_a_good_one(tmp_path, monkeypatch):
-    from capsviz.model import CapsNet
+    from capsviz.model.capsnet import CapsNet
 
     model = CapsNet()
     ckpt.save_weights(model, tmp_path)
@@ -160,8 +160,8 @@ def test_sigkill_during_training_leaves_the_previous_checkpoint_loadable(tmp_pat
 def test_redrawn_twins_are_swapped_in_and_recorded(tmp_path, data_dir, capsys, monkeypatch):
     import numpy as np
 
-    from capsviz import train
-    from capsviz.data import load_mnist
+    from capsviz.data.mnist import load_mnist
+    from capsviz.training import train
 
     trainset = load_mnist(train=True, data_dir=data_dir)
     bank = tmp_path / "bank.npz"
@@ -212,7 +212,17 @@ def _spawn(out, data_dir, log, *extra, pause_s=None):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if pause_s:
         env[ckpt.PAUSE_ENV] = str(pause_s)
-    cmd = [sys.executable, "-m", "capsviz.train", "--data-dir", str(data_dir), "--out", str(out), *EXACT, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "capsviz.train",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        *EXACT,
+        *extra,
+    ]
     return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
 
 
@@ -363,7 +373,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(tmp_path, data_di
 def test_a_nan_loss_stops_naming_epoch_and_batch_and_keeps_the_last_good_checkpoint(
     tmp_path, data_dir, monkeypatch, capsys
 ):
-    from capsviz import train
+    from capsviz.training import train
 
     calls, real = [], train.capsule_loss
 

@@ -13,17 +13,18 @@ import streamlit as st
 import torch
 from plotly.graph_objects import Figure
 
-from capsviz import atlas_figures, figures
-from capsviz.attribution import Attribution, attribute
-from capsviz.card import listed_mistakes
-from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, card_mismatch, load_model, read_card
-from capsviz.data import DataNotFoundError, load_mnist
-from capsviz.equivariance import BatchResult, EquivarianceSweep, Transform, run_images, sweep, transform_image
-from capsviz.inspection import FIGURE4_DELTAS, CapsuleTrace, classify, perturbation_grid, trace_image
-from capsviz.model import CapsNet
-from capsviz.multimnist import MultiMNISTArrays, MultiMNISTSet, load_test_set
-from capsviz.pair_trace import PairTrace, decode_pair
-from capsviz.pose_atlas import PoseAtlas, atlas_grid, load_atlas
+from capsviz.data.mnist import DataNotFoundError, load_mnist
+from capsviz.data.multimnist import MultiMNISTArrays, MultiMNISTSet, load_test_set
+from capsviz.figures import atlas as atlas_figures
+from capsviz.figures import core as figures
+from capsviz.inspect.attribution import Attribution, attribute
+from capsviz.inspect.equivariance import BatchResult, EquivarianceSweep, Transform, run_images, sweep, transform_image
+from capsviz.inspect.pair_trace import PairTrace, decode_pair
+from capsviz.inspect.pose_atlas import PoseAtlas, atlas_grid, load_atlas
+from capsviz.inspect.trace import FIGURE4_DELTAS, CapsuleTrace, classify, perturbation_grid, trace_image
+from capsviz.model.capsnet import CapsNet
+from capsviz.training.card import listed_mistakes
+from capsviz.training.checkpoint import DEFAULT_DIR, CheckpointError, card_mismatch, load_model, read_card
 
 CHECKPOINT_ENV = "CAPSVIZ_CHECKPOINT"
 MULTIMNIST_CHECKPOINT_ENV = "CAPSVIZ_MULTIMNIST_CHECKPOINT"  # the two-digit (36x36 MultiMNIST) model

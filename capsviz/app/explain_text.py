@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from capsviz.attribution import N_STEPS, TOP_FRACTION
+from capsviz.inspect.attribution import N_STEPS, TOP_FRACTION
 
 CAPSULE_PICKER = "Explain digit capsule"
 CONTRAST_TOGGLE = "Contrast with another capsule"

@@ -10,9 +10,8 @@ import numpy as np
 import streamlit as st
 
 from capsviz.app import cached, state, text
-from capsviz.data import ENV_VAR, resolve_data_dir
-from capsviz.drawn_digits import CANVAS, PEN_RANGE, PEN_WIDTH
-from capsviz.preprocess import (
+from capsviz.data.mnist import ENV_VAR, resolve_data_dir
+from capsviz.data.preprocess import (
     EmptyDrawingError,
     Preprocessed,
     PreprocessError,
@@ -21,6 +20,7 @@ from capsviz.preprocess import (
     load_upload,
     to_mnist,
 )
+from capsviz.testsets.drawn_digits import CANVAS, PEN_RANGE, PEN_WIDTH
 
 CANVAS_TOOLBAR_FIX = Path(__file__).parent / "assets" / "canvas_toolbar_fix.js"
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]

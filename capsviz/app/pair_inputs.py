@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from capsviz import pair_figures
 from capsviz.app import cached, pair_text, state, text
 from capsviz.app.inputs import canvas_rgba, canvas_toolbar_fix, uploaded_bytes
-from capsviz.data import ENV_VAR, resolve_data_dir
-from capsviz.drawn_digits import PEN_RANGE, PEN_WIDTH
-from capsviz.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload
-from capsviz.preprocess_pair import INK_COLOURS, split_colours, to_pair_frame
+from capsviz.data.mnist import ENV_VAR, resolve_data_dir
+from capsviz.data.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload
+from capsviz.data.preprocess_pair import INK_COLOURS, split_colours, to_pair_frame
+from capsviz.figures import pairs as pair_figures
+from capsviz.testsets.drawn_digits import PEN_RANGE, PEN_WIDTH
 
 ZOOM = 4  # 36 x 4 = 144 px
 

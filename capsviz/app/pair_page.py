@@ -7,9 +7,9 @@ import streamlit as st
 
 from capsviz.app import cached, layout, pair_inputs, pair_text, sidebar, state, text
 from capsviz.app.panels import pair_prediction, pair_routing, pose
-from capsviz.checkpoint import CheckpointError
-from capsviz.model import CapsNet
-from capsviz.multimnist import SIZE
+from capsviz.data.multimnist import SIZE
+from capsviz.model.capsnet import CapsNet
+from capsviz.training.checkpoint import CheckpointError
 
 
 def _model(path: str) -> CapsNet | None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from capsviz.data import NUM_CLASSES
-from capsviz.routing import uniform_coupling
+from capsviz.model.capsnet import NUM_CLASSES
+from capsviz.model.routing import uniform_coupling
 
 _UNIFORM = uniform_coupling(NUM_CLASSES)
 

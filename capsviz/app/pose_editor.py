@@ -10,7 +10,7 @@ released (or reset), and returns it, so the server-side figures (Figure 4, decod
 
 Data to the page: one binary payload (``build_payload``): a JSON header (slider specs, identity) and the
 model's input (28x28, or 36x36 for two digits) as bytes, plus the decoder weights (float16,
-``capsviz.decoder_export``) only until the page reports in its state (``held``) that it holds them. The page
+``capsviz.export.decoder``) only until the page reports in its state (``held``) that it holds them. The page
 keeps them in a module-level cache keyed by the weights hash for as long as the tab lives;
 ``st.session_state[HELD_KEY]`` remembers that, so a new drawing, capsule or rerun sends only a few kilobytes.
 
@@ -32,8 +32,16 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from capsviz.decoder_export import DecoderPayload, export_decoder
-from capsviz.pose_payload import POSE_SPAN, POSE_STEP, DimSpec, build_payload, identity, pose_from_state, slider_specs
+from capsviz.export.decoder import DecoderPayload, export_decoder
+from capsviz.export.pose_payload import (
+    POSE_SPAN,
+    POSE_STEP,
+    DimSpec,
+    build_payload,
+    identity,
+    pose_from_state,
+    slider_specs,
+)
 
 COMPONENT_NAME = "capsviz_pose_editor"
 ASSETS = Path(__file__).resolve().parent / "components" / "pose_editor"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from capsviz.app import pair_text, state, text
-from capsviz.card import summary_rows
-from capsviz.routing import MAX_ITERATIONS
+from capsviz.model.routing import MAX_ITERATIONS
+from capsviz.training.card import summary_rows
 
 
 def mode() -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from capsviz.equivariance import Transform
+from capsviz.inspect.equivariance import Transform
 
 # --- sidebar and input ---------------------------------------------------------------------------
 MODEL_MODE = "model_mode"
@@ -33,7 +33,7 @@ MISTAKE_PICK = "mistake_pick"
 
 # --- two digits: their own widgets, so switching models never hands one mode's values to the other ----
 PAIR_INK = "pair_ink"
-PAIR_INKS = ("First digit", "Second digit")  # the canvas's two pens, in capsviz.preprocess_pair.INK_COLOURS
+PAIR_INKS = ("First digit", "Second digit")  # the canvas's two pens, in capsviz.data.preprocess_pair.INK_COLOURS
 PAIR_PEN_WIDTH = "pair_stroke_width"
 PAIR_CANVAS_GEN = "pair_canvas_gen"
 PAIR_CANVAS_PREFIX = "pair_canvas_"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from capsviz.data import NUM_CLASSES
-from capsviz.inspection import FIGURE4_DELTAS
-from capsviz.losses import M_MINUS, M_PLUS
-from capsviz.routing import uniform_coupling
+from capsviz.inspect.trace import FIGURE4_DELTAS
+from capsviz.model.capsnet import NUM_CLASSES
+from capsviz.model.losses import M_MINUS, M_PLUS
+from capsviz.model.routing import uniform_coupling
 
 TITLE = "Inside a Capsule Network"
 SUBTITLE = (

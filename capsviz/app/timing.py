@@ -17,8 +17,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
 from capsviz.app import pose_editor, state
-from capsviz.drawn_digits import render, variants
-from capsviz.pose_payload import parse_payload
+from capsviz.export.pose_payload import parse_payload
+from capsviz.testsets.drawn_digits import render, variants
 
 APP = Path(__file__).resolve().parent.parent.parent / "streamlit_app.py"
 

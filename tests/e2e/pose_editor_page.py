@@ -2,7 +2,7 @@
 
     streamlit run tests/e2e/pose_editor_page.py
 
-"Input digit" picks one of ten scripted drawings (capsviz.drawn_digits, preprocessed like a canvas drawing);
+"Input digit" picks one of ten scripted drawings (capsviz.testsets.drawn_digits, preprocessed like a canvas drawing);
 "Decode capsule" picks the capsule (default: the prediction). The pose the editor returns is printed as JSON
 in the element keyed "pose_out" so a test can read what reached Python. ``?named=1`` gives the sliders the pose
 atlas's names and ranges, as the app does.
@@ -24,10 +24,10 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from capsviz.app.pose_editor import pose_editor  # noqa: E402
-from capsviz.checkpoint import DEFAULT_DIR, load_model  # noqa: E402
-from capsviz.drawn_digits import drawing_for, preprocess_all  # noqa: E402
-from capsviz.inspection import trace_image  # noqa: E402
-from capsviz.pose_atlas import load_atlas, slider_specs  # noqa: E402
+from capsviz.inspect.pose_atlas import load_atlas, slider_specs  # noqa: E402
+from capsviz.inspect.trace import trace_image  # noqa: E402
+from capsviz.testsets.drawn_digits import drawing_for, preprocess_all  # noqa: E402
+from capsviz.training.checkpoint import DEFAULT_DIR, load_model  # noqa: E402
 
 st.set_page_config(page_title="Pose editor", layout="wide")
 

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from capsviz.app import state
-from capsviz.bench_browser import draw_strokes, open_tab, prediction_value, wait_for_app, wait_until_idle
-from capsviz.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
+from capsviz.bench.browser import draw_strokes, open_tab, prediction_value, wait_for_app, wait_until_idle
+from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
 
 pytestmark = pytest.mark.e2e
 

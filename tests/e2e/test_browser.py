@@ -4,7 +4,7 @@
     python -m pytest -m e2e tests/e2e -s     # -s prints timings and the screenshot paths
 
 Needs a trained checkpoint (checkpoints/ or CAPSVIZ_CHECKPOINT): the test asserts the predictions. The page's
-locators and actions (canvas, strokes, Prediction, Clear) are capsviz.bench_browser's, shared with the
+locators and actions (canvas, strokes, Prediction, Clear) are capsviz.bench.browser's, shared with the
 benchmark and the other browser tests.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
-from capsviz.bench_browser import (
+from capsviz.bench.browser import (
     UPDATE_TIMEOUT_MS,
     app_errors,
     canvas_box,
@@ -32,8 +32,8 @@ from capsviz.bench_browser import (
     wait_for_editor,
     wait_until_idle,
 )
-from capsviz.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
-from capsviz.pose_payload import POSE_STEP
+from capsviz.export.pose_payload import POSE_STEP
+from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
 
 pytestmark = pytest.mark.e2e
 
@@ -167,14 +167,14 @@ MIN_BROWSER_ACCURACY = 0.9  # shipped checkpoint: 20 of 20 when written
 
 def test_browser_reads_scripted_drawings_like_the_offline_pipeline(page: Page, streamlit_url: str) -> None:
     """Replay scripted drawings (every digit, random style, size, place and slant) as mouse strokes with the
-    default pen, read the Prediction metric, and compare with what capsviz.drawn_digits predicts offline for
+    default pen, read the Prediction metric, and compare with what capsviz.testsets.drawn_digits predicts offline for
     the same strokes: the offline accuracy figures stand for the real canvas only if the two agree. (A stroke
     begun in the top-right corner is test_draw_predict_pose_and_clear's 7, placed there on purpose.)"""
     import dataclasses
 
-    from capsviz.checkpoint import DEFAULT_DIR, load_model
-    from capsviz.drawn_digits import preprocess_all, variants
-    from capsviz.inspection import classify
+    from capsviz.inspect.trace import classify
+    from capsviz.testsets.drawn_digits import preprocess_all, variants
+    from capsviz.training.checkpoint import DEFAULT_DIR, load_model
 
     drawings = [dataclasses.replace(d, width=float(PEN_WIDTH)) for d in variants(5, BROWSER_DRAWINGS_PER_DIGIT)]
     images, ok = preprocess_all(drawings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from capsviz.bench_browser import (
+from capsviz.bench.browser import (
     UPDATE_TIMEOUT_MS,
     app_errors,
     canvas_box,
@@ -25,7 +25,7 @@ from capsviz.bench_browser import (
     wait_for_app,
     wait_until_idle,
 )
-from capsviz.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
+from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
 
 pytestmark = pytest.mark.e2e
 

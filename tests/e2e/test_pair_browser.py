@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from capsviz.app import state
-from capsviz.bench_browser import app_errors, draw_strokes, prediction_value, wait_for_app, wait_until_idle
-from capsviz.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
+from capsviz.bench.browser import app_errors, draw_strokes, prediction_value, wait_for_app, wait_until_idle
+from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
 
 pytestmark = pytest.mark.e2e
 

@@ -1,5 +1,5 @@
 """The pose editor in headless Chromium: the decoder runs in the page, so the reconstruction follows a slider
-while it is dragged; the page's pixels equal capsviz.inspection.reconstruct; keyboard, touch and reset work;
+while it is dragged; the page's pixels equal capsviz.inspect.trace.reconstruct; keyboard, touch and reset work;
 the pose reaches Python; the decoder weights travel once per session.
 
     python -m pytest tests/e2e/test_pose_editor_browser.py -s      # -s prints the measured numbers
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from capsviz.bench_browser import (
+from capsviz.bench.browser import (
     UPDATE_TIMEOUT_S,
     slider_point,
     slider_range,
@@ -23,8 +23,8 @@ from capsviz.bench_browser import (
     wait_for_new_drawing,
     wait_until_idle,
 )
-from capsviz.checkpoint import DEFAULT_DIR, load_model
-from capsviz.inspection import reconstruct
+from capsviz.inspect.trace import reconstruct
+from capsviz.training.checkpoint import DEFAULT_DIR, load_model
 
 pytestmark = pytest.mark.e2e
 

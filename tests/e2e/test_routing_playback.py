@@ -1,4 +1,4 @@
-"""Routing plays in the page: the Routing tab's figure (capsviz.playback.with_playback) has one plotly frame per
+"""Routing plays in the page: the Routing tab's figure (capsviz.figures.playback.with_playback) has one plotly frame per
 routing iteration, a ▶ Play button and a slider. Play shows every iteration in order at about two a second
 and the slider steps by hand, all in the browser: no websocket message leaves the page and the script never
 runs meanwhile. When a play ends (or is paused), the slider's step and the frame shown agree.
@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from capsviz.app import state
-from capsviz.bench_browser import (
+from capsviz.bench.browser import (
     ERRORS,
     app_errors,
     draw_strokes,
@@ -27,9 +27,9 @@ from capsviz.bench_browser import (
     ws_count,
     ws_log,
 )
-from capsviz.drawn_digits import PEN_WIDTH, drawing_for
-from capsviz.playback import FRAME_MS, PAUSE, PLAY
-from capsviz.routing import MAX_ITERATIONS
+from capsviz.figures.playback import FRAME_MS, PAUSE, PLAY
+from capsviz.model.routing import MAX_ITERATIONS
+from capsviz.testsets.drawn_digits import PEN_WIDTH, drawing_for
 
 pytestmark = pytest.mark.e2e
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from capsviz import figures
 from capsviz.app import cached, state, text
-from capsviz.equivariance import LABELS, LIMITS, STEPS, Transform
+from capsviz.figures import core as figures
+from capsviz.inspect.equivariance import LABELS, LIMITS, STEPS, Transform
 
 ZOOM = 4
 

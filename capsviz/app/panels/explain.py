@@ -1,18 +1,20 @@
-"""Which ink drives each capsule: attribution maps over the input (Integrated Gradients, capsviz.attribution), the
-contrast between two capsules, and where the primary capsules above the most-attributed ink route."""
+"""Which ink drives each capsule: attribution maps over the input (Integrated Gradients,
+capsviz.inspect.attribution), the contrast between two capsules, and where the primary capsules above the
+most-attributed ink route."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from capsviz import atlas_figures, figures
 from capsviz.app import cached, state
 from capsviz.app import explain_text as et
-from capsviz.attribution import Attribution, routing_relation, to_source_grid
-from capsviz.inspection import CapsuleTrace
-from capsviz.losses import M_MINUS
-from capsviz.preprocess import Preprocessed
+from capsviz.data.preprocess import Preprocessed
+from capsviz.figures import atlas as atlas_figures
+from capsviz.figures import core as figures
+from capsviz.inspect.attribution import Attribution, routing_relation, to_source_grid
+from capsviz.inspect.trace import CapsuleTrace
+from capsviz.model.losses import M_MINUS
 
 
 def _pickers(trace: CapsuleTrace, sig: str) -> tuple[int, int | None]:

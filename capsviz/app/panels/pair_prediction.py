@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from capsviz import figures, pair_figures
 from capsviz.app import pair_text, state, text
 from capsviz.app.pair_inputs import ZOOM, PairInput
-from capsviz.multimnist import SIZE
-from capsviz.pair_trace import PairTrace
+from capsviz.data.multimnist import SIZE
+from capsviz.figures import core as figures
+from capsviz.figures import pairs as pair_figures
+from capsviz.inspect.pair_trace import PairTrace
 
 IMAGE_PX = SIZE * ZOOM
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from capsviz import pair_figures
 from capsviz.app import pair_text, state
 from capsviz.app.pair_inputs import PairInput
 from capsviz.app.panels import routing
-from capsviz.data import NUM_CLASSES
-from capsviz.pair_trace import PairTrace, trace_shares
-from capsviz.routing import uniform_coupling
+from capsviz.figures import pairs as pair_figures
+from capsviz.inspect.pair_trace import PairTrace, trace_shares
+from capsviz.model.capsnet import NUM_CLASSES
+from capsviz.model.routing import uniform_coupling
 
 
 def _stroke_shares(pair: PairTrace, inp: PairInput) -> None:

@@ -11,8 +11,8 @@ import streamlit as st
 
 from capsviz.app import cached, state, text
 from capsviz.app.pose_editor import pose_editor
-from capsviz.inspection import CapsuleTrace
-from capsviz.pose_atlas import slider_specs
+from capsviz.inspect.pose_atlas import slider_specs
+from capsviz.inspect.trace import CapsuleTrace
 
 
 def _capsule_picker(trace: CapsuleTrace, sig: str) -> int:

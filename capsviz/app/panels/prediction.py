@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from capsviz import figures
 from capsviz.app import state, text
-from capsviz.data import MNIST_SIDE
-from capsviz.inspection import CapsuleTrace
+from capsviz.figures import core as figures
+from capsviz.inspect.trace import CapsuleTrace
+from capsviz.model.capsnet import MNIST_SIDE
 
 ZOOM = 6  # 28 x 6 = 168 px, nearest-neighbour
 IMAGE_PX = MNIST_SIDE * ZOOM

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from capsviz import figures
 from capsviz.app import state, text
-from capsviz.data import NUM_CLASSES
-from capsviz.inspection import CapsuleTrace, flatten_primary, unflatten_primary
-from capsviz.playback import routing_playback_figure, with_playback
-from capsviz.routing import uniform_coupling
+from capsviz.figures import core as figures
+from capsviz.figures.playback import routing_playback_figure, with_playback
+from capsviz.inspect.trace import CapsuleTrace, flatten_primary, unflatten_primary
+from capsviz.model.capsnet import NUM_CLASSES
+from capsviz.model.routing import uniform_coupling
 
 MAX_SPATIAL_DIGITS = 4
 UNIFORM = uniform_coupling(NUM_CLASSES)

@@ -4,7 +4,7 @@
 //   "CPE1" | uint32 LE header length n | n bytes of JSON header | zero padding to a multiple of 8 | body
 //   header.image and header.weights give {offset, length} within the body; header.weights is null
 //   once the page has reported (state "held") that it holds the weights with hash header.weights_hash.
-// Decoder weights (capsviz/decoder_export.py): "CDW1" | uint32 C, D, H1, H2, O | float32 b1, b2, b3 |
+// Decoder weights (capsviz/export/decoder.py): "CDW1" | uint32 C, D, H1, H2, O | float32 b1, b2, b3 |
 //   float16 W1T (C*D x H1), W2T (H1 x H2), W3T (H2 x O), each input-major.
 // State sent back: "pose" = {id, values: [16 floats]} on release (and reset); "held" = the weights hash
 // this page holds ("" when Python assumed the page held weights it does not have).
@@ -378,7 +378,7 @@ class Editor {
     if (this.setStateValue) this.setStateValue(name, value);
   }
 
-  // For tests and the benchmark (capsviz/bench_browser.py): element._capsviz on the .pe root.
+  // For tests and the benchmark (capsviz/bench/browser.py): element._capsviz on the .pe root.
   api() {
     const api = {
       id: () => this.id,

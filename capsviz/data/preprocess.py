@@ -13,7 +13,7 @@ scaled into the 20 px box can end up 1 px thin (big digit, thin pen) or 7 px thi
 fat pen), while MNIST's strokes are 1.8-4.3 px (median 2.7). Strokes outside a band are eroded or
 dilated at source resolution before the resize, to the nearest edge of the band (a clamp, so a
 slightly different drawing never gives a very different input). Measured on scripted canvas
-drawings (capsviz.drawn_digits, epoch-1 checkpoint): pens 30% of the digit's height 76% -> 92%
+drawings (capsviz.testsets.drawn_digits, epoch-1 checkpoint): pens 30% of the digit's height 76% -> 92%
 correct, 10 px pens on big digits 91.5% -> 92.5%, the standard mix 93.9% -> 94.1%. Sources under
 64 px (a 28x28 MNIST image) are left alone: through to_mnist MNIST's test images score as they do
 raw (98.60% vs 98.65%).
@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-from capsviz.data import MNIST_SIDE
+from capsviz.model.capsnet import MNIST_SIDE
 
 FIELD = MNIST_SIDE  # output side
 BOX = 20  # the longer side of the ink is scaled to this

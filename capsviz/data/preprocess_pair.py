@@ -5,16 +5,16 @@ placed the way the training pairs sit in their frame.
     pre = to_pair_frame(layers)              # PairPreprocessed: .image (36, 36), .layers (2, 36, 36)
     pre = to_pair_frame(upload_pixels)       # one ink: .layers is None
 
-A MultiMNIST training pair (capsviz.multimnist) is two MNIST digits, each a 20x20 box centred by mass in
+A MultiMNIST training pair (capsviz.data.multimnist) is two MNIST digits, each a 20x20 box centred by mass in
 28x28, each shifted by up to 4 px along each axis in a 36x36 field, summed and clipped. A drawing whose two
 digits are told apart by their pen colour is made the same way: each colour's ink goes through MNIST's own
-recipe (capsviz.preprocess.to_mnist), and the two are placed with the offset the user drew between their
+recipe (capsviz.data.preprocess.to_mnist), and the two are placed with the offset the user drew between their
 centres of mass (at the mean scale of the two digits), clamped to the training pairs' +-4 px each, then
-summed and clipped (capsviz.multimnist.place_digits). Ink of one colour (a picture, or both digits drawn
+summed and clipped (capsviz.data.multimnist.place_digits). Ink of one colour (a picture, or both digits drawn
 with one pen) cannot be split: it is fitted whole, its longer side scaled to PAIR_LONG_SIDE (the median
 over the training pairs' composites) and its centre of mass put at the frame's centre.
 
-Measured on 600 scripted overlapping drawings (capsviz.drawn_pairs, seed 0) with an early fine-tune (400
+Measured on 600 scripted overlapping drawings (capsviz.testsets.drawn_pairs, seed 0) with an early fine-tune (400
 steps, 65.6% both right on the first 1,000 MultiMNIST test pairs): each pen's digit made and placed as above,
 63.0% both right; the whole drawing scaled as drawn (both digits at their mean size), 62.7%; the same
 drawings read as one ink, 58.0% (PAIR_LONG_SIDE 22-23 best of 20-25).
@@ -24,7 +24,7 @@ the first digit's ink is hidden. ``split_colours`` recovers each colour's covera
 unmixing the two known pen colours; the first digit then has a gap one pen wide at each crossing, which
 the sum covers with the second digit's ink.
 
-Pure library (numpy, scipy, torch for place_digits); every failure is a capsviz.preprocess.PreprocessError.
+Pure library (numpy, scipy, torch for place_digits); every failure is a capsviz.data.preprocess.PreprocessError.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from capsviz.multimnist import MAX_SHIFT, SIZE, place_digits
-from capsviz.preprocess import BOX, CENTRE, EMPTY_MESSAGE, INK_THRESHOLD, EmptyDrawingError, PreprocessError, to_mnist
+from capsviz.data.multimnist import MAX_SHIFT, SIZE, place_digits
+from capsviz.data.preprocess import BOX, CENTRE, EMPTY_MESSAGE, INK_THRESHOLD, EmptyDrawingError, PreprocessError, to_mnist
 
 FRAME = SIZE  # 36: the MultiMNIST model's input side
 FRAME_CENTRE = CENTRE + MAX_SHIFT  # 18.0: where an unshifted digit's centre of mass sits in the frame
@@ -193,7 +193,7 @@ def _whole(ink: np.ndarray, normalize_stroke: bool) -> PairPreprocessed:
 
 
 def to_pair_frame(source: np.ndarray | InkLayers, normalize_stroke: bool = True) -> PairPreprocessed:
-    """A two-colour drawing (InkLayers) or any picture (as capsviz.preprocess.to_mnist takes) -> the
+    """A two-colour drawing (InkLayers) or any picture (as capsviz.data.preprocess.to_mnist takes) -> the
     MultiMNIST model's 36x36 input. With two inked layers each digit is made like a training pair's
     digit (see the module docstring); otherwise the ink is fitted whole.
 

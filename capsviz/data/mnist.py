@@ -16,10 +16,9 @@ from pathlib import Path
 
 import torch
 
-MNIST_SIDE = 28  # MNIST images are 28 x 28
-NUM_CLASSES = 10
+
 ENV_VAR = "CAPSVIZ_DATA_DIR"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _default_data_dir() -> Path:

@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from capsviz.data import MNIST_SIDE
-from capsviz.model import CapsNet
+from capsviz.model.capsnet import MNIST_SIDE, CapsNet
 
 LIMITS = {"angle": (-45.0, 45.0), "scale": (0.7, 1.3), "shift_x": (-4.0, 4.0), "shift_y": (-4.0, 4.0)}
 LABELS = {

@@ -8,7 +8,7 @@ returned on their own: they are the reconstruction targets, each decoded from it
     source = MultiMNIST(load_mnist(train=True))
     batch = source.sample(first_indices, generator)      # MultiMNISTBatch, a pair per first digit
     test = load_test_set()                               # the fixed 10,000 test pairs (TEST_SEED)
-    model = init_from_mnist(load_model("checkpoints"))   # capsviz.transfer: a 36x36 CapsNet
+    model = init_from_mnist(load_model("checkpoints"))   # capsviz.training.transfer: a 36x36 CapsNet
     loss, right = multimnist_train_step(model, optimizer, batch.to(device), "bf16")
     evaluate_pairs(model, test).accuracy                 # percent of pairs with both digits right
 
@@ -26,10 +26,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from capsviz.data import MNIST_SIDE, MNISTSplit, load_mnist
-from capsviz.losses import multi_digit_loss
-from capsviz.model import CapsNet, CapsNetConfig
-from capsviz.precision import autocast_for
+from capsviz.model.capsnet import MNIST_SIDE
+
+from capsviz.data.mnist import MNISTSplit, load_mnist
+from capsviz.model.losses import multi_digit_loss
+from capsviz.model.capsnet import CapsNet, CapsNetConfig
+from capsviz.model.precision import autocast_for
 
 MAX_SHIFT = 4  # px, each digit, along each axis (the paper's "up to 4 pixels in each direction")
 SIZE = MNIST_SIDE + 2 * MAX_SHIFT  # 36: a digit shifted by up to 4 px still lies wholly inside
@@ -130,7 +132,7 @@ def centre_pad(images: torch.Tensor | np.ndarray, size: int = SIZE) -> torch.Ten
 
 
 def centred_split(split: MNISTSplit, size: int = SIZE) -> MNISTSplit:
-    """The split with every digit centred in size x size: ``capsviz.evaluate.evaluate(model,
+    """The split with every digit centred in size x size: ``capsviz.training.evaluate.evaluate(model,
     centred_split(mnist_test))`` is the 36x36 model's single-digit MNIST accuracy."""
     images = centre_pad(split.images, size)
     assert isinstance(images, torch.Tensor)  # a tensor in, a tensor out
@@ -233,7 +235,7 @@ def make_test_set(split: MNISTSplit, n: int = TEST_PAIRS, seed: int = TEST_SEED)
 def load_test_set(
     data_dir: str | os.PathLike | None = None, n: int = TEST_PAIRS, seed: int = TEST_SEED
 ) -> MultiMNISTSet:
-    """The MultiMNIST test set from the MNIST test split in the data folder (see capsviz.data)."""
+    """The MultiMNIST test set from the MNIST test split in the data folder (see capsviz.data.mnist)."""
     return make_test_set(load_mnist(train=False, data_dir=data_dir), n, seed)
 
 
@@ -309,7 +311,7 @@ def multimnist_train_step(
     micro_batch: int | None = None,
 ) -> tuple[float, int]:
     """One optimisation step on a batch (already on the model's device, ``batch.to(device)``);
-    returns (loss, number of pairs with both digits right). As capsviz.train.train_step: autocast
+    returns (loss, number of pairs with both digits right). As capsviz.training.train.train_step: autocast
     (bf16) for the network, capsule lengths and the loss in fp32. Each digit is decoded from its
     own capsule, with the others masked, against its own shifted image.
 

@@ -27,14 +27,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from capsviz.model import CapsNet, CapsNetConfig
+from capsviz.model.capsnet import CapsNet, CapsNetConfig
 
 WEIGHTS = "capsnet.safetensors"
 CARD = "model_card.json"
 TRAIN_STATE = "train_state.safetensors"
 METRICS = "metrics.jsonl"
-_SOURCE_DIR = Path(__file__).resolve().parent.parent / "checkpoints"  # a source checkout
-_PACKAGED_DIR = Path(__file__).resolve().parent / "shipped"  # an installed copy (pyproject's capsviz.shipped)
+_SOURCE_DIR = Path(__file__).resolve().parents[2] / "checkpoints"  # a source checkout
+_PACKAGED_DIR = Path(__file__).resolve().parents[1] / "shipped"  # an installed copy (pyproject's capsviz.shipped)
 DEFAULT_DIR = _SOURCE_DIR if _SOURCE_DIR.is_dir() else _PACKAGED_DIR
 MAX_CHECKPOINT_BYTES = 2**30  # a CapsNet here is 33-45 MB; anything near this is not one
 FLOAT_DTYPES = ("F32", "F16", "BF16")  # safetensors dtype names of the weights a model can take

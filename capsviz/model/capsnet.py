@@ -13,7 +13,7 @@ activations that numbering makes PrimaryCaps' reshape free in both directions (a
 the big convolution's backward pass on oneDNN's fast channels-last path.
 
 The sizes above are the default (MNIST) config; every stage reads them from ``CapsNetConfig``. The
-MultiMNIST model (capsviz.multimnist.MULTIMNIST_CONFIG) takes 36x36 images: Conv1 gives 28x28x256,
+MultiMNIST model (capsviz.data.multimnist.MULTIMNIST_CONFIG) takes 36x36 images: Conv1 gives 28x28x256,
 PrimaryCaps a 10x10 grid (3200 capsules), and the decoder draws 36x36.
 """
 
@@ -25,9 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from capsviz.data import MNIST_SIDE, NUM_CLASSES
-from capsviz.routing import RoutingRecord, dynamic_routing, squash
-from capsviz.strided_conv import conv2d_gemm, conv2d_relu_gemm
+from capsviz.model.routing import RoutingRecord, dynamic_routing, squash
+from capsviz.model.strided_conv import conv2d_gemm, conv2d_relu_gemm
+
+MNIST_SIDE = 28  # MNIST images are 28 x 28: the input the default config is built for
+NUM_CLASSES = 10
 
 
 @dataclass(frozen=True)

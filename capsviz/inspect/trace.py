@@ -4,7 +4,7 @@
     recon = reconstruct(model, trace.poses, digit=8)      # (28, 28): decode any pose as any class
 
 Both run under torch.inference_mode() in fp32, on the routing function training uses
-(capsviz.routing.dynamic_routing with record=True).
+(capsviz.model.routing.dynamic_routing with record=True).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from capsviz.data import MNIST_SIDE
-from capsviz.model import CapsNet
+from capsviz.model.capsnet import MNIST_SIDE, CapsNet
 
 # The paper's Figure 4: each pose dimension shifted by -0.25 ... +0.25 in steps of 0.05.
 FIGURE4_DELTAS = np.round(np.arange(-0.25, 0.2501, 0.05), 2)

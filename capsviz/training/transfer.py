@@ -32,7 +32,7 @@ from typing import Literal
 
 import torch
 
-from capsviz.model import CapsNet, CapsNetConfig
+from capsviz.model.capsnet import CapsNet, CapsNetConfig
 
 
 def _grid_offset(src: CapsNetConfig, dst: CapsNetConfig) -> int:
@@ -84,10 +84,10 @@ def transfer_decoder_output(
 def init_from_mnist(
     mnist_model: CapsNet, cfg: CapsNetConfig | None = None, border: Literal["zero", "nearest"] = "zero"
 ) -> CapsNet:
-    """A CapsNet for ``cfg`` (default: capsviz.multimnist.MULTIMNIST_CONFIG) initialised from a
+    """A CapsNet for ``cfg`` (default: capsviz.data.multimnist.MULTIMNIST_CONFIG) initialised from a
     trained MNIST model, on the CPU in fp32 and in train mode (see the module docstring)."""
     if cfg is None:
-        from capsviz.multimnist import MULTIMNIST_CONFIG
+        from capsviz.data.multimnist import MULTIMNIST_CONFIG
 
         cfg = MULTIMNIST_CONFIG
     src = mnist_model.cfg

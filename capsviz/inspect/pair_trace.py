@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from capsviz.inspection import CapsuleTrace, flatten_primary, reconstruct
+from capsviz.inspect.trace import CapsuleTrace, flatten_primary, reconstruct
 
 KERNEL = 9  # Conv1's and PrimaryCaps' kernel side
 RF = 2 * KERNEL - 1  # 17: the input rows and columns one primary position sees
@@ -68,7 +68,7 @@ def stroke_shares(
 ) -> np.ndarray:
     """The share of each ink layer's primary activation that each of ``digits`` claims, per iteration.
 
-    coupling (R, I, J) c_ij of each routing iteration in the flat primary order (capsviz.inspection);
+    coupling (R, I, J) c_ij of each routing iteration in the flat primary order (capsviz.inspect.trace);
     primary_lengths (types, G, G) |u_i|; layers (K, S, S) the ink of each stroke group (a pen colour, or
     one digit of a pair) in the model's input frame. A primary capsule's activation is split among the
     layers by their ink in its receptive field (field_ink); layer k's activation is sum_i |u_i| f_ki, and

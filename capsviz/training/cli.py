@@ -17,9 +17,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card
-from capsviz.data import DataNotFoundError
-from capsviz.model import CapsNet
+from capsviz.data.mnist import DataNotFoundError
+from capsviz.model.capsnet import CapsNet
+from capsviz.training.checkpoint import DEFAULT_DIR, CheckpointError, load_model, read_card
 
 EXIT_USER_ERROR = 2
 

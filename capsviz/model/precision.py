@@ -1,6 +1,6 @@
 """Training precision: bf16 autocast where the hardware runs it natively, fp32 elsewhere.
 
-bf16 trains 2.7x as fast as fp32 on AMX (Sapphire Rapids) and 3.1x on AVX512-BF16 (Zen 4) (capsviz.bench); on
+bf16 trains 2.7x as fast as fp32 on AMX (Sapphire Rapids) and 3.1x on AVX512-BF16 (Zen 4) (capsviz.bench.table); on
 a CPU with neither (AVX2 only) PyTorch emulates it and a step takes minutes instead of about a second.
 """
 

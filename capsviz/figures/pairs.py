@@ -1,7 +1,7 @@
 """The two-digit view's pictures and charts, as pure functions: numpy arrays in, images or plotly figures out.
 
 The two predicted capsules keep one colour each everywhere: the longest in red, the second in green, as the
-paper's Figure 5 overlays its two reconstructions. The pen colours of the drawing (capsviz.preprocess_pair
+paper's Figure 5 overlays its two reconstructions. The pen colours of the drawing (capsviz.data.preprocess_pair
 .INK_COLOURS) name the strokes, never a capsule.
 """
 
@@ -13,8 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from capsviz import figures
-from capsviz.preprocess_pair import hex_rgb, paint_layers
+from capsviz.data.preprocess_pair import hex_rgb, paint_layers
+from capsviz.figures import core as figures
 
 CAPSULE_COLOURS = ("#EF4444", "#22C55E")  # the longest capsule, the second longest (the paper's Figure 5)
 INPUT_DIM = 0.45  # how bright the input stays under the overlaid reconstructions
@@ -64,7 +64,7 @@ def stroke_share_figure(
 ) -> go.Figure:
     """How much of each stroke group's activation each predicted capsule claims, per routing iteration.
 
-    shares (R, K, D) from capsviz.pair_trace.stroke_shares; one panel per stroke group (K), one line per
+    shares (R, K, D) from capsviz.inspect.pair_trace.stroke_shares; one panel per stroke group (K), one line per
     capsule (D, in CAPSULE_COLOURS), a dotted line at the uniform share. Drawn in percent: plotly then picks
     as many decimals as the spread needs (routing may move the shares by a tenth of a point)."""
     shares = 100.0 * np.asarray(shares, np.float64)

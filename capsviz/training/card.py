@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from capsviz.augment import DESCRIPTIONS
+from capsviz.data.augment import DESCRIPTIONS
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"

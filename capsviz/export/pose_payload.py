@@ -3,7 +3,7 @@
 Slider specs are data (``DimSpec``), so names and data-derived ranges can be plugged in per dimension;
 defaults: "Dimension k", the capsule's value +- ``POSE_SPAN``, step ``POSE_STEP``. The payload is one binary
 message: a JSON header (slider specs, identity) and the model's S x S input as bytes (S = 28, or 36 for two
-digits), plus the decoder weights (float16, ``capsviz.decoder_export``) only while the page does not hold them yet.
+digits), plus the decoder weights (float16, ``capsviz.export.decoder``) only while the page does not hold them yet.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from capsviz.decoder_export import DecoderPayload
+from capsviz.export.decoder import DecoderPayload
 
 POSE_SPAN = 0.3  # default slider range: the capsule's value +- this
 POSE_STEP = 0.01

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 from plotly.subplots import make_subplots
 
-from capsviz import figures
+from capsviz.figures import core as figures
 
 FRAME_MS = 500  # about 2 frames per second: slow enough to follow each iteration
 PLAY, PAUSE = "▶ Play", "❚❚ Pause"

@@ -22,12 +22,11 @@ import time
 import numpy as np
 import torch
 
-from capsviz.checkpoint import DEFAULT_DIR, CheckpointError, load_model
-from capsviz.data import MNIST_SIDE
-from capsviz.inspection import reconstruct, trace_image
-from capsviz.model import CapsNet
-from capsviz.precision import cpu_capability, native_bf16, resolve
-from capsviz.train import train_step
+from capsviz.inspect.trace import reconstruct, trace_image
+from capsviz.model.capsnet import MNIST_SIDE, CapsNet
+from capsviz.model.precision import cpu_capability, native_bf16, resolve
+from capsviz.training.checkpoint import DEFAULT_DIR, CheckpointError, load_model
+from capsviz.training.train import train_step
 
 
 def _percentile(xs: list[float], q: float) -> float:
@@ -64,9 +63,9 @@ def latency_ms(fn, repeats: int, warmup: int = 5) -> list[float]:
 
 def short_training(data_dir: str | None, train_images: int, epochs: int, precision: str, augment_mode: str) -> float:
     """Test accuracy (%) after a short training run from seed 0 on the first ``train_images`` images."""
-    from capsviz.augment import augment
-    from capsviz.data import load_mnist
-    from capsviz.evaluate import evaluate
+    from capsviz.data.augment import augment
+    from capsviz.data.mnist import load_mnist
+    from capsviz.training.evaluate import evaluate
 
     train, test = load_mnist(True, data_dir), load_mnist(False, data_dir)
     torch.manual_seed(0)
@@ -174,7 +173,7 @@ def app_section(args: argparse.Namespace, res: dict) -> Rows:
 
 def browser_section(args: argparse.Namespace, res: dict) -> Rows:
     """Headless chromium: the pose editor's frames and decoder, pen-up to prediction, bytes per drawing."""
-    from capsviz.bench_browser import format_table, run_browser_bench
+    from capsviz.bench.browser import format_table, run_browser_bench
 
     res["browser"] = run_browser_bench()
     res["tables"].append(format_table(res["browser"]))
@@ -182,7 +181,7 @@ def browser_section(args: argparse.Namespace, res: dict) -> Rows:
 
 
 def attribution_section(args: argparse.Namespace, res: dict) -> Rows:
-    from capsviz.attribution import attribution_timings
+    from capsviz.inspect.attribution import attribution_timings
 
     t = attribution_timings()
     res["attribution"] = t
@@ -193,7 +192,7 @@ def attribution_section(args: argparse.Namespace, res: dict) -> Rows:
 
 def load_section(args: argparse.Namespace, res: dict) -> Rows:
     """N sessions drawing at once against one server (Streamlit's websocket protocol)."""
-    from capsviz.bench_load import format_rows, run_load
+    from capsviz.bench.load import format_rows, run_load
 
     res["load"] = run_load(args.load, args.load_interval, args.load_duration)
     return format_rows(res["load"])

@@ -1,8 +1,8 @@
 """Every chart in the app, as pure functions: numpy arrays in, plotly figures out.
 
-No streamlit and no model calls: the app passes arrays from capsviz.inspection / capsviz.equivariance.
+No streamlit and no model calls: the app passes arrays from capsviz.inspect.trace / capsviz.inspect.equivariance.
 Per-primary-capsule arrays come in grid form, indexed [type, row, col] (32, 6, 6, ...), as
-capsviz.inspection.unflatten_primary returns them; this module never touches the flat index.
+capsviz.inspect.trace.unflatten_primary returns them; this module never touches the flat index.
 
 Colours: one accent for the predicted (or chosen) class, one for its top rival, muted grey for
 the rest, and one white-to-orange scale for every coupling heatmap.
@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from capsviz.losses import M_MINUS, M_PLUS
-from capsviz.routing import uniform_coupling
+from capsviz.model.losses import M_MINUS, M_PLUS
+from capsviz.model.routing import uniform_coupling
 
 ACCENT = "#F97316"  # predicted / chosen class
 RIVAL = "#2563EB"  # runner-up class

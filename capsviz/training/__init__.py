@@ -1,0 +1,6 @@
+"""Making and keeping a model: the training program (train), test-set evaluation (evaluate), safetensors
+checkpoints and their model card (checkpoint, card), MNIST weights carried to MultiMNIST (transfer), and the
+error-or-exit helpers every command shares (cli).
+
+Floor 5: may import the floors below (model, data, export, figures).
+"""
