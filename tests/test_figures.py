@@ -1,4 +1,5 @@
-"""capsviz.figures.core: each builder with small arrays, checked for what it shows, not just its type."""
+"""capsviz.figures (style, lengths, routing, sweeps): each builder with small arrays, checked for what it shows, not
+just its type."""
 
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from capsviz.figures import core as F
+from capsviz.figures.lengths import lengths_figure, rival_of
+from capsviz.figures.routing import (
+    convergence_figure,
+    coupling_by_type,
+    coupling_entropy,
+    coupling_matrix_figure,
+    coupling_spatial,
+    coupling_spatial_figure,
+    coupling_type_figure,
+    deviation_span,
+)
+from capsviz.figures.style import ACCENT, MUTED, RIVAL, png_data_url, tile, to_uint8
+from capsviz.figures.sweeps import perturbation_figure, sweep_figure
 from capsviz.inspect.trace import primary_index, unflatten_primary
 
 
@@ -27,7 +40,7 @@ def _annotation_texts(fig: go.Figure) -> list[str]:
 
 def test_to_uint8_scales_and_clips():
     img = np.array([[0.0, 0.5], [1.0, 2.0]], np.float32)
-    out = F.to_uint8(img, scale=3)
+    out = to_uint8(img, scale=3)
     assert out.shape == (6, 6) and out.dtype == np.uint8
     assert out[0, 0] == 0 and out[0, 3] == 128 and out[5, 0] == 255 and out[5, 5] == 255
     assert (out[:3, :3] == 0).all()  # nearest: a 3x3 block per pixel
@@ -36,7 +49,7 @@ def test_to_uint8_scales_and_clips():
 def test_png_data_url_roundtrips():
     img = np.zeros((5, 7), np.float32)
     img[2, 3] = 1.0
-    url = F.png_data_url(img)
+    url = png_data_url(img)
     assert url.startswith("data:image/png;base64,")
     back = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
     assert back.shape == (5, 7) and back[2, 3] == 255 and back.sum() == 255
@@ -44,7 +57,7 @@ def test_png_data_url_roundtrips():
 
 def test_tile_places_each_image_with_gutters():
     imgs = np.arange(6, dtype=np.float32).reshape(2, 3, 1, 1) / 10
-    out = F.tile(np.broadcast_to(imgs, (2, 3, 4, 4)), gap=2, gap_value=-1)
+    out = tile(np.broadcast_to(imgs, (2, 3, 4, 4)), gap=2, gap_value=-1)
     assert out.shape == (2 * 6 - 2, 3 * 6 - 2)
     assert out[0, 0] == 0.0 and out[6, 12] == pytest.approx(0.5)  # row 1, col 2
     assert out[4, 0] == -1 and out[0, 4] == -1  # gutters
@@ -52,8 +65,8 @@ def test_tile_places_each_image_with_gutters():
 
 def test_rival_is_the_longest_other_capsule():
     lengths = np.array([0.1, 0.8, 0.2, 0.95, 0, 0, 0, 0, 0, 0])
-    assert F.rival_of(lengths, 3) == 1
-    assert F.rival_of(lengths, 1) == 3  # prediction not the argmax: the argmax is the rival
+    assert rival_of(lengths, 3) == 1
+    assert rival_of(lengths, 1) == 3  # prediction not the argmax: the argmax is the rival
 
 
 # --- classification ------------------------------------------------------------------------------
@@ -61,14 +74,14 @@ def test_rival_is_the_longest_other_capsule():
 
 def test_lengths_figure_highlights_prediction_and_margins():
     lengths = np.array([0.05, 0.02, 0.6, 0.97, 0.01, 0.03, 0.0, 0.04, 0.2, 0.1])
-    fig = F.lengths_figure(lengths, prediction=3)
+    fig = lengths_figure(lengths, prediction=3)
     (bar,) = fig.data
     assert isinstance(bar, go.Bar)
     assert list(bar.x) == [str(d) for d in range(10)]
     np.testing.assert_allclose(bar.y, lengths)
     colours = list(bar.marker.color)
-    assert colours[3] == F.ACCENT and colours[2] == F.RIVAL
-    assert all(c == F.MUTED for j, c in enumerate(colours) if j not in (2, 3))
+    assert colours[3] == ACCENT and colours[2] == RIVAL
+    assert all(c == MUTED for j, c in enumerate(colours) if j not in (2, 3))
     for y in (0.9, 0.1):
         (line,) = _shapes_at_y(fig, y)
         assert line.line.dash == "dash"
@@ -80,7 +93,7 @@ def test_lengths_figure_highlights_prediction_and_margins():
 
 def test_lengths_figure_defaults_to_argmax():
     lengths = np.linspace(0, 0.9, 10)
-    assert list(F.lengths_figure(lengths).data[0].marker.color)[9] == F.ACCENT
+    assert list(lengths_figure(lengths).data[0].marker.color)[9] == ACCENT
 
 
 # --- routing arrays --------------------------------------------------------------------------------
@@ -95,7 +108,7 @@ def test_coupling_by_type_is_activation_weighted():
     coupling[5, 0, 0] = np.eye(10)[7]  # type 5 at (0, 0) sends everything to digit 7
     lengths = np.zeros((32, 6, 6))
     lengths[5, 0, 0] = 1.0  # ... and it is the only active capsule of type 5
-    by_type = F.coupling_by_type(coupling, lengths)
+    by_type = coupling_by_type(coupling, lengths)
     assert by_type.shape == (32, 10)
     np.testing.assert_allclose(by_type[5], np.eye(10)[7])
     np.testing.assert_allclose(by_type[0], 0.1)  # inactive type: plain mean, still a distribution
@@ -107,7 +120,7 @@ def test_coupling_spatial_sums_over_types_and_names_the_strongest():
     lengths = np.zeros((32, 6, 6))
     lengths[3, 2, 4] = 0.5
     lengths[9, 2, 4] = 0.8
-    spatial, dominant = F.coupling_spatial(coupling, lengths)
+    spatial, dominant = coupling_spatial(coupling, lengths)
     assert spatial.shape == (10, 6, 6) and dominant.shape == (10, 6, 6)
     np.testing.assert_allclose(spatial[:, 2, 4], 0.13)
     assert spatial[:, 0, 0].sum() == 0
@@ -116,27 +129,27 @@ def test_coupling_spatial_sums_over_types_and_names_the_strongest():
 
 def test_coupling_spatial_relative_to_uniform():
     lengths = np.random.default_rng(5).random((32, 6, 6))
-    spatial, _ = F.coupling_spatial(_grid_coupling(), lengths, relative=True)
+    spatial, _ = coupling_spatial(_grid_coupling(), lengths, relative=True)
     np.testing.assert_allclose(spatial, 0.0, atol=1e-12)  # uniform routing: nothing beyond the even split
     coupling = _grid_coupling()
     coupling[:, 1, 1] = np.eye(10)[2]  # position (1, 1) routes everything to digit 2
-    spatial, dominant = F.coupling_spatial(coupling, lengths, relative=True)
+    spatial, dominant = coupling_spatial(coupling, lengths, relative=True)
     assert spatial[2, 1, 1] == pytest.approx(0.9 * lengths[:, 1, 1].sum())
     assert spatial[5, 1, 1] == pytest.approx(-0.1 * lengths[:, 1, 1].sum())
     assert dominant[2, 1, 1] == lengths[:, 1, 1].argmax()
-    assert F.deviation_span(spatial) == pytest.approx(abs(spatial).max())
-    assert F.deviation_span(np.zeros(3)) > 0
+    assert deviation_span(spatial) == pytest.approx(abs(spatial).max())
+    assert deviation_span(np.zeros(3)) > 0
 
 
 def test_coupling_entropy_bits():
     uniform = np.full((1152, 10), 0.1)
-    assert F.coupling_entropy(uniform) == pytest.approx(np.log2(10))
+    assert coupling_entropy(uniform) == pytest.approx(np.log2(10))
     onehot = np.eye(10)[np.arange(1152) % 10]
-    assert F.coupling_entropy(onehot) == pytest.approx(0.0, abs=1e-9)
+    assert coupling_entropy(onehot) == pytest.approx(0.0, abs=1e-9)
     mixed = np.concatenate([uniform[:576], onehot[:576]])
     w = np.concatenate([np.zeros(576), np.ones(576)])
-    assert F.coupling_entropy(mixed, w) == pytest.approx(0.0, abs=1e-9)  # only the one-hot rows count
-    assert F.coupling_entropy(mixed) == pytest.approx(np.log2(10) / 2)
+    assert coupling_entropy(mixed, w) == pytest.approx(0.0, abs=1e-9)  # only the one-hot rows count
+    assert coupling_entropy(mixed) == pytest.approx(np.log2(10) / 2)
 
 
 # --- routing figures -------------------------------------------------------------------------------
@@ -144,18 +157,18 @@ def test_coupling_entropy_bits():
 
 def test_coupling_type_figure_shape_hover_and_highlight():
     by_type = np.random.default_rng(0).dirichlet(np.ones(10), size=32)
-    fig = F.coupling_type_figure(by_type, prediction=4)
+    fig = coupling_type_figure(by_type, prediction=4)
     (hm,) = fig.data
     assert isinstance(hm, go.Heatmap)
     assert np.asarray(hm.z).shape == (32, 10)
     assert list(hm.y)[0] == "type 0" and list(hm.y)[31] == "type 31"
     assert "%{y}" in hm.hovertemplate and "%{z" in hm.hovertemplate
     (rect,) = [s for s in fig.layout.shapes if s.type == "rect"]
-    assert (rect.x0, rect.x1) == (3.5, 4.5) and rect.line.color == F.ACCENT
+    assert (rect.x0, rect.x1) == (3.5, 4.5) and rect.line.color == ACCENT
     # diverging scale centred on uniform routing (0.1), wide enough for every value
     assert hm.zmin + hm.zmax == pytest.approx(0.2)
     assert hm.zmax >= by_type.max() and hm.zmin <= by_type.min()
-    fixed = F.coupling_type_figure(np.full((32, 10), 0.1), prediction=0, span=0.05).data[0]
+    fixed = coupling_type_figure(np.full((32, 10), 0.1), prediction=0, span=0.05).data[0]
     assert (fixed.zmin, fixed.zmax) == pytest.approx((0.05, 0.15))  # uniform input: all white, at the centre
 
 
@@ -165,7 +178,7 @@ def test_coupling_spatial_figure_overlays_each_digit_on_the_input():
     spatial = rng.random((10, 6, 6))
     dominant = rng.integers(0, 32, (10, 6, 6))
     lengths = rng.random(10)
-    fig = F.coupling_spatial_figure(image, spatial, dominant, [3, 8], lengths, prediction=3)
+    fig = coupling_spatial_figure(image, spatial, dominant, [3, 8], lengths, prediction=3)
     heatmaps = [t for t in fig.data if isinstance(t, go.Heatmap)]
     assert len(heatmaps) == 4  # input + overlay per digit
     background, overlay = heatmaps[0], heatmaps[1]
@@ -177,7 +190,7 @@ def test_coupling_spatial_figure_overlays_each_digit_on_the_input():
     assert overlay.x[0] == pytest.approx(28 / 12 - 0.5) and overlay.x[-1] == pytest.approx(27 - (28 / 12 - 0.5))
     cell = overlay.text[1][4]
     assert "row 1, col 4" in cell and f"strongest type: {dominant[3, 1, 4]}" in cell
-    rel = F.coupling_spatial_figure(image, spatial - 0.5, dominant, [1], relative=True)
+    rel = coupling_spatial_figure(image, spatial - 0.5, dominant, [1], relative=True)
     overlay_rel = [t for t in rel.data if isinstance(t, go.Heatmap)][1]
     assert overlay_rel.zmin == -overlay_rel.zmax and overlay_rel.zmax == pytest.approx(abs(spatial[1] - 0.5).max())
     assert "1/10" in overlay_rel.hovertemplate
@@ -192,7 +205,7 @@ def test_coupling_matrix_figure_sorted_by_activation_and_names_capsules():
     top = primary_index(kind=7, row=2, col=5)
     flat_u[top] = 0.99
     coupling, lengths = unflatten_primary(flat_c), unflatten_primary(flat_u)
-    fig = F.coupling_matrix_figure(coupling, lengths, prediction=2)
+    fig = coupling_matrix_figure(coupling, lengths, prediction=2)
     strip, matrix = fig.data
     assert np.asarray(matrix.z).shape == (1152, 10)
     assert list(matrix.y)[0].startswith("type 7, row 2, col 5")
@@ -208,11 +221,11 @@ def test_convergence_figure_lines_entropy_and_marker():
     lengths[:, 6] = [0.5, 0.8, 0.95]
     lengths[:, 0] = [0.4, 0.3, 0.2]
     entropy = np.array([np.log2(10), 2.0, 1.1])
-    fig = F.convergence_figure(lengths, entropy, prediction=6, current=2)
+    fig = convergence_figure(lengths, entropy, prediction=6, current=2)
     lines = [t for t in fig.data if t.name and t.name.startswith("digit")]
     assert len(lines) == 10
     (pred_line,) = [t for t in lines if t.name == "digit 6"]
-    assert pred_line.line.color == F.ACCENT and pred_line.line.width == 3
+    assert pred_line.line.color == ACCENT and pred_line.line.width == 3
     np.testing.assert_allclose(pred_line.y, lengths[:, 6])
     (ent,) = [t for t in fig.data if t.name == "entropy"]
     np.testing.assert_allclose(ent.y, entropy)
@@ -228,7 +241,7 @@ def test_convergence_figure_lines_entropy_and_marker():
 def test_perturbation_figure_is_one_labelled_image():
     grid = np.random.default_rng(3).random((16, 11, 28, 28)).astype(np.float32)
     deltas = np.round(np.arange(-0.25, 0.2501, 0.05), 2)
-    fig = F.perturbation_figure(grid, deltas, digit=5)
+    fig = perturbation_figure(grid, deltas, digit=5)
     (img,) = fig.data
     assert isinstance(img, go.Image) and img.source.startswith("data:image/png;base64,")
     png = Image.open(io.BytesIO(base64.b64decode(img.source.split(",", 1)[1])))
@@ -247,16 +260,16 @@ def test_sweep_figure_tracks_pose_lengths_predictions_and_current():
     lengths = np.full((n, 10), 0.1)
     lengths[:, 2] = 0.9
     preds = np.array([2, 2, 2, 2, 2, 7, 7])
-    fig = F.sweep_figure(values, poses, lengths, preds, digit=2, current=15.0, x_title="rotation")
+    fig = sweep_figure(values, poses, lengths, preds, digit=2, current=15.0, x_title="rotation")
     pose_lines = [t for t in fig.data if t.name and t.name.startswith("dim ")]
     assert len(pose_lines) == 16
     np.testing.assert_allclose(pose_lines[3].y, poses[:, 3])
     length_lines = [t for t in fig.data if t.name and t.name.startswith("|v")]
     assert len(length_lines) == 10
     (tracked,) = [t for t in length_lines if t.name == "|v2|"]
-    assert tracked.line.color == F.ACCENT
+    assert tracked.line.color == ACCENT
     (labels,) = [t for t in fig.data if t.name == "prediction"]
     assert list(labels.text) == [str(p) for p in preds]
-    assert list(labels.textfont.color)[-1] == F.RIVAL and list(labels.textfont.color)[0] == F.ACCENT
+    assert list(labels.textfont.color)[-1] == RIVAL and list(labels.textfont.color)[0] == ACCENT
     assert [s for s in fig.layout.shapes if s.x0 == 15.0 and s.x1 == 15.0]
     assert fig.layout.xaxis2.title.text == "rotation"

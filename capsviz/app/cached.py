@@ -16,7 +16,7 @@ from plotly.graph_objects import Figure
 from capsviz.data.mnist import DataNotFoundError, load_mnist
 from capsviz.data.multimnist import MultiMNISTArrays, MultiMNISTSet, load_test_set
 from capsviz.figures import atlas as atlas_figures
-from capsviz.figures import core as figures
+from capsviz.figures import sweeps
 from capsviz.inspect.attribution import Attribution, attribute
 from capsviz.inspect.equivariance import BatchResult, EquivarianceSweep, Transform, run_images, sweep, transform_image
 from capsviz.inspect.pair_trace import PairTrace, decode_pair
@@ -113,7 +113,7 @@ def mistakes(model_path: str, data_dir: str, labels: np.ndarray) -> tuple[np.nda
 @st.cache_data(max_entries=64, show_spinner=False)
 def perturbation_figure(poses: np.ndarray, digit: int, model_path: str) -> Figure:
     grid = perturbation_grid(model(model_path), poses, digit, FIGURE4_DELTAS)
-    return figures.perturbation_figure(grid, FIGURE4_DELTAS, digit)
+    return sweeps.perturbation_figure(grid, FIGURE4_DELTAS, digit)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

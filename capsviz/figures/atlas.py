@@ -1,7 +1,7 @@
 """Figures for the pose atlas and the attribution view, as pure functions: numpy arrays in, plotly figures out.
 
 No streamlit and no model calls (the arrays come from capsviz.inspect.pose_atlas and capsviz.inspect.attribution).
-Shares the look of capsviz.figures.core: its layout, accent colours and image helpers.
+Shares the look of capsviz.figures.style: its layout, accent colours and image helpers.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from capsviz.figures.core import (
+from capsviz.figures.style import (
     ACCENT,
     GRAY_SCALE,
     GRID,

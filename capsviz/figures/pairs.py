@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from capsviz.data.preprocess_pair import hex_rgb, paint_layers
-from capsviz.figures import core as figures
+from capsviz.figures.lengths import lengths_figure
+from capsviz.figures.style import ACCENT, GRID, MUTED, apply_layout
 
 CAPSULE_COLOURS = ("#EF4444", "#22C55E")  # the longest capsule, the second longest (the paper's Figure 5)
 INPUT_DIM = 0.45  # how bright the input stays under the overlaid reconstructions
@@ -46,9 +47,9 @@ def painted_layers(layers: np.ndarray, scale: int = 1) -> np.ndarray:
 
 
 def pair_lengths_figure(lengths: np.ndarray, digits: Sequence[int], height: int = 280) -> go.Figure:
-    """figures.lengths_figure with the two predicted capsules in their colours."""
-    fig = figures.lengths_figure(lengths, digits[0], height=height)
-    colours = [figures.MUTED] * len(lengths)
+    """lengths_figure with the two predicted capsules in their colours."""
+    fig = lengths_figure(lengths, digits[0], height=height)
+    colours = [MUTED] * len(lengths)
     for d, colour in zip(digits, CAPSULE_COLOURS, strict=False):
         colours[d] = colour
     fig.update_traces(marker_color=colours)
@@ -102,19 +103,19 @@ def stroke_share_figure(
             row=1,
             col=k + 1,
         )
-    fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration", gridcolor=figures.GRID)
+    fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration", gridcolor=GRID)
     # The axis fits the data and the uniform line: a routing that hardly moves still shows, at its true size.
-    fig.update_yaxes(ticksuffix="%", gridcolor=figures.GRID)
+    fig.update_yaxes(ticksuffix="%", gridcolor=GRID)
     fig.update_yaxes(title_text="share of its activation", row=1, col=1)
     fig.update_annotations(font_size=12)
-    return figures.apply_layout(fig, height, legend=dict(orientation="h", y=-0.3, x=0))
+    return apply_layout(fig, height, legend=dict(orientation="h", y=-0.3, x=0))
 
 
 def accuracy_by_iterations_figure(by_iterations: dict[str, float], current: int, height: int = 220) -> go.Figure:
     """The model card's accuracy (%) at each number of routing iterations, the one in use highlighted."""
     keys = sorted(by_iterations, key=int)
     values = [float(by_iterations[k]) for k in keys]
-    colours = [figures.ACCENT if int(k) == current else figures.MUTED for k in keys]
+    colours = [ACCENT if int(k) == current else MUTED for k in keys]
     fig = go.Figure(
         go.Bar(
             x=keys,
@@ -127,6 +128,6 @@ def accuracy_by_iterations_figure(by_iterations: dict[str, float], current: int,
         )
     )
     lo = min(values) if values else 0.0
-    fig.update_yaxes(range=[max(0.0, lo - 5.0), 100.5], title_text="both digits right (%)", gridcolor=figures.GRID)
+    fig.update_yaxes(range=[max(0.0, lo - 5.0), 100.5], title_text="both digits right (%)", gridcolor=GRID)
     fig.update_xaxes(type="category", title_text="routing iterations at inference")
-    return figures.apply_layout(fig, height, showlegend=False, margin=dict(l=10, r=10, t=24, b=10))
+    return apply_layout(fig, height, showlegend=False, margin=dict(l=10, r=10, t=24, b=10))

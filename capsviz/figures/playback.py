@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 from plotly.subplots import make_subplots
 
-from capsviz.figures import core as figures
+from capsviz.figures.routing import spatial_traces, style_type_axes, type_heatmap
+from capsviz.figures.style import apply_layout
 
 FRAME_MS = 500  # about 2 frames per second: slow enough to follow each iteration
 PLAY, PAUSE = "▶ Play", "❚❚ Pause"
@@ -34,14 +35,14 @@ def _step_layout(
     )
     lo, hi = fig.layout.xaxis.domain
     bar = dict(orientation="h", x=(lo + hi) / 2, xanchor="center", y=-0.02, yanchor="top", len=hi - lo, thickness=8)
-    figures.style_type_axes(fig, prediction, by_type_digits, row=1, col=1)
+    style_type_axes(fig, prediction, by_type_digits, row=1, col=1)
     for col in range(2, n + 2):
         fig.update_xaxes(visible=False, range=[-0.5, side - 0.5], constrain="domain", row=1, col=col)
         fig.update_yaxes(
             visible=False, range=[side - 0.5, -0.5], constrain="domain", scaleanchor=f"x{col}", row=1, col=col
         )
     fig.update_annotations(font_size=12)
-    figures.apply_layout(fig, height, margin=dict(l=70, r=10, t=110, b=170))
+    apply_layout(fig, height, margin=dict(l=70, r=10, t=110, b=170))
     return fig, bar
 
 
@@ -62,10 +63,8 @@ def routing_step_traces(
 ) -> list[go.Heatmap]:
     """One iteration's traces, each on its subplot's axes: the type map, then each digit's input (grey) and
     routed-activation overlay."""
-    traces = [figures.type_heatmap(by_type, type_span, colorbar=type_colorbar)]
-    for k, (gray, overlay) in enumerate(
-        figures.spatial_traces(image, spatial, dominant_type, digits, relative, spatial_span)
-    ):
+    traces = [type_heatmap(by_type, type_span, colorbar=type_colorbar)]
+    for k, (gray, overlay) in enumerate(spatial_traces(image, spatial, dominant_type, digits, relative, spatial_span)):
         axes = dict(xaxis=f"x{k + 2}", yaxis=f"y{k + 2}")
         traces += [gray.update(axes), overlay.update(axes)]
     return traces
@@ -85,7 +84,7 @@ def routing_playback_figure(
 ) -> go.Figure:
     """Routing, one frame per iteration k: the (32 types x 10 digits) mean coupling by_type[k] on the left,
     and for each digit in ``digits`` the activation routed to it over the input (spatial[k] = (map,
-    dominant type), figures.coupling_spatial) on the right; titles[k] above. Shows the last iteration.
+    dominant type), coupling_spatial) on the right; titles[k] above. Shows the last iteration.
 
     The subplots are laid out once; a frame carries only what changes (the type map and the overlays, the
     title): a whole figure per iteration took ~70 ms of plotly each."""

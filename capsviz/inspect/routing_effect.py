@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from capsviz.data.mnist import load_mnist
-from capsviz.figures.core import coupling_entropy
+from capsviz.figures.routing import coupling_entropy
 from capsviz.model.capsnet import CapsNet
 from capsviz.training.checkpoint import load_model, read_card, write_card
 from capsviz.training.cli import exit_on_user_error

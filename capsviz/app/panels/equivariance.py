@@ -6,7 +6,8 @@ import numpy as np
 import streamlit as st
 
 from capsviz.app import cached, state, text
-from capsviz.figures import core as figures
+from capsviz.figures.style import to_uint8
+from capsviz.figures.sweeps import sweep_figure
 from capsviz.inspect.equivariance import LABELS, LIMITS, STEPS, Transform
 
 ZOOM = 4
@@ -67,9 +68,9 @@ def render(image: np.ndarray, pred: int, iterations: int, model_path: str) -> No
             border=True,
         )
         a, b = st.columns(2)
-        a.image(figures.to_uint8(moved, ZOOM), output_format="PNG", caption="Transformed", width="stretch")
-        b.image(figures.to_uint8(recon, ZOOM), output_format="PNG", caption=f"Decoded from {pred}", width="stretch")
+        a.image(to_uint8(moved, ZOOM), output_format="PNG", caption="Transformed", width="stretch")
+        b.image(to_uint8(recon, ZOOM), output_format="PNG", caption=f"Decoded from {pred}", width="stretch")
     with chart:
-        fig = figures.sweep_figure(sw.values, sw.poses, sw.lengths, sw.predictions, pred, current, LABELS[kind])
+        fig = sweep_figure(sw.values, sw.poses, sw.lengths, sw.predictions, pred, current, LABELS[kind])
         st.plotly_chart(fig, key=state.FIG_SWEEP)
         st.caption(text.sweep_caption(len(sw.values), kind, *LIMITS[kind]))

@@ -11,7 +11,7 @@ from capsviz.app import cached, state
 from capsviz.app import explain_text as et
 from capsviz.data.preprocess import Preprocessed
 from capsviz.figures import atlas as atlas_figures
-from capsviz.figures import core as figures
+from capsviz.figures.lengths import rival_of
 from capsviz.inspect.attribution import Attribution, routing_relation, to_source_grid
 from capsviz.inspect.trace import CapsuleTrace
 from capsviz.model.losses import M_MINUS
@@ -28,7 +28,7 @@ def _pickers(trace: CapsuleTrace, sig: str) -> tuple[int, int | None]:
             et.CAPSULE_PICKER, digits, default=pred, key=state.explain_capsule_key(sig), required=True, help=et.INTRO
         )
     target = pred if target is None else int(target)
-    rival = figures.rival_of(trace.lengths, target)
+    rival = rival_of(trace.lengths, target)
     with b:
         near_tie = bool(trace.lengths[rival] > M_MINUS)
         if not st.toggle(

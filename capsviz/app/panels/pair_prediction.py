@@ -8,8 +8,8 @@ import streamlit as st
 from capsviz.app import pair_text, state, text
 from capsviz.app.pair_inputs import ZOOM, PairInput
 from capsviz.data.multimnist import SIZE
-from capsviz.figures import core as figures
 from capsviz.figures import pairs as pair_figures
+from capsviz.figures.style import to_uint8
 from capsviz.inspect.pair_trace import PairTrace
 
 IMAGE_PX = SIZE * ZOOM
@@ -22,7 +22,7 @@ def seen_empty() -> None:
 
 def seen(pair: PairTrace) -> None:
     st.markdown("**What the model sees**")
-    image = figures.to_uint8(pair.trace.image, ZOOM)
+    image = to_uint8(pair.trace.image, ZOOM)
     st.image(image, output_format="PNG", caption=pair_text.SEEN_PAIR_CAPTION, width=IMAGE_PX)
     st.metric(
         "Prediction",
@@ -47,7 +47,7 @@ def reconstructions(pair: PairTrace, inp: PairInput) -> None:
     a, b = pair.digits
     shown = pair_figures.painted_layers(inp.layers, ZOOM) if inp.layers is not None else None
     images = [
-        shown if shown is not None else figures.to_uint8(pair.trace.image, ZOOM),
+        shown if shown is not None else to_uint8(pair.trace.image, ZOOM),
         pair_figures.overlay(pair.trace.image, pair.reconstructions, ZOOM),
         pair_figures.tinted(pair.reconstructions[0], pair_figures.CAPSULE_COLOURS[0], ZOOM),
         pair_figures.tinted(pair.reconstructions[1], pair_figures.CAPSULE_COLOURS[1], ZOOM),

@@ -6,7 +6,8 @@ import numpy as np
 import streamlit as st
 
 from capsviz.app import state, text
-from capsviz.figures import core as figures
+from capsviz.figures.lengths import lengths_figure, rival_of
+from capsviz.figures.style import to_uint8
 from capsviz.inspect.trace import CapsuleTrace
 from capsviz.model.capsnet import MNIST_SIDE
 
@@ -22,7 +23,7 @@ def seen_empty() -> None:
 
 def seen(trace: CapsuleTrace) -> None:
     st.markdown("**What the model sees**")
-    image = figures.to_uint8(trace.image, ZOOM)
+    image = to_uint8(trace.image, ZOOM)
     st.image(image, output_format="PNG", caption="28 × 28 input, centred like MNIST", width=IMAGE_PX)
     pred = trace.prediction
     st.metric(
@@ -34,12 +35,12 @@ def seen(trace: CapsuleTrace) -> None:
         border=True,
         help=text.PREDICTION_HELP,
     )
-    rival = figures.rival_of(trace.lengths, pred)
+    rival = rival_of(trace.lengths, pred)
     if trace.lengths[rival] > AMBIGUOUS_LENGTH:
         st.caption(f"Ambiguous: capsule {rival} is long too ({trace.lengths[rival]:.2f}).")
 
 
 def lengths(trace: CapsuleTrace) -> None:
     st.markdown("**Digit capsule lengths**")
-    st.plotly_chart(figures.lengths_figure(trace.lengths, trace.prediction), key=state.FIG_LENGTHS)
+    st.plotly_chart(lengths_figure(trace.lengths, trace.prediction), key=state.FIG_LENGTHS)
     st.caption(text.LENGTHS_CAPTION)

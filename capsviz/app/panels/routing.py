@@ -10,8 +10,17 @@ import numpy as np
 import streamlit as st
 
 from capsviz.app import state, text
-from capsviz.figures import core as figures
+from capsviz.figures.lengths import rival_of
 from capsviz.figures.playback import routing_playback_figure, with_playback
+from capsviz.figures.routing import (
+    convergence_figure,
+    coupling_by_type,
+    coupling_entropy,
+    coupling_matrix_figure,
+    coupling_spatial,
+    deviation_span,
+    routed_share,
+)
 from capsviz.inspect.trace import CapsuleTrace, flatten_primary, unflatten_primary
 from capsviz.model.capsnet import NUM_CLASSES
 from capsviz.model.routing import uniform_coupling
@@ -22,7 +31,7 @@ UNIFORM = uniform_coupling(NUM_CLASSES)
 
 def _digit_controls(trace: CapsuleTrace, sig: str) -> tuple[list[int], bool]:
     pred = trace.prediction
-    rival = figures.rival_of(trace.lengths, pred)
+    rival = rival_of(trace.lengths, pred)
     a, b = st.columns([3, 2], vertical_alignment="bottom")
     digits = a.multiselect(
         "Digit capsules",
@@ -53,15 +62,15 @@ def playback_figure(trace: CapsuleTrace, image: np.ndarray, digits: list[int], r
     lengths, pred = trace.primary_lengths, trace.prediction
     weights = flatten_primary(lengths)
     grids = [unflatten_primary(s.coupling, _grid(trace)[1], _grid(trace)[0]) for s in trace.iterations]
-    by_type = [figures.coupling_by_type(g, lengths) for g in grids]
-    spatial = [figures.coupling_spatial(g, lengths, relative=relative) for g in grids]
+    by_type = [coupling_by_type(g, lengths) for g in grids]
+    spatial = [coupling_spatial(g, lengths, relative=relative) for g in grids]
     shown = np.stack([m[digits] for m, _ in spatial])
-    type_span = figures.deviation_span(np.stack(by_type), UNIFORM)
-    spatial_span = figures.deviation_span(shown) if relative else float(shown.max()) or 1.0
+    type_span = deviation_span(np.stack(by_type), UNIFORM)
+    spatial_span = deviation_span(shown) if relative else float(shown.max()) or 1.0
     titles = []
     for k, step in enumerate(trace.iterations):
         c = step.coupling
-        share = figures.routed_share(c, weights, pred)
+        share = routed_share(c, weights, pred)
         titles.append(
             text.routing_step_summary(k + 1, trace.num_iterations, float(c.min()), float(c.max()), share, pred)
         )
@@ -70,9 +79,9 @@ def playback_figure(trace: CapsuleTrace, image: np.ndarray, digits: list[int], r
 
 def _convergence(trace: CapsuleTrace) -> None:
     weights = flatten_primary(trace.primary_lengths)
-    entropy = [figures.coupling_entropy(s.coupling, weights) for s in trace.iterations]
+    entropy = [coupling_entropy(s.coupling, weights) for s in trace.iterations]
     lengths = np.stack([s.lengths for s in trace.iterations])
-    st.plotly_chart(figures.convergence_figure(lengths, np.array(entropy), trace.prediction), key=state.FIG_CONVERGENCE)
+    st.plotly_chart(convergence_figure(lengths, np.array(entropy), trace.prediction), key=state.FIG_CONVERGENCE)
     st.caption(text.CONVERGENCE_CAPTION + text.entropy_note(trace.num_iterations, entropy[0] - entropy[-1]))
 
 
@@ -81,9 +90,9 @@ def _matrix(trace: CapsuleTrace) -> None:
     exp = st.expander(text.matrix_title(types * grid * grid), key=state.MATRIX_OPEN, on_change="rerun")
     with exp:
         if exp.open:
-            span = max(figures.deviation_span(s.coupling, UNIFORM) for s in trace.iterations)
+            span = max(deviation_span(s.coupling, UNIFORM) for s in trace.iterations)
             steps = [
-                figures.coupling_matrix_figure(
+                coupling_matrix_figure(
                     unflatten_primary(s.coupling, grid, types), trace.primary_lengths, trace.prediction, span=span
                 )
                 for s in trace.iterations

@@ -1,220 +1,36 @@
-"""Every chart in the app, as pure functions: numpy arrays in, plotly figures out.
+"""The routing figures and their small statistics: coupling coefficients c_ij by primary type, over the
+input and all 1152 of them, and how lengths and coupling entropy converge over the routing iterations.
 
-No streamlit and no model calls: the app passes arrays from capsviz.inspect.trace / capsviz.inspect.equivariance.
 Per-primary-capsule arrays come in grid form, indexed [type, row, col] (32, 6, 6, ...), as
 capsviz.inspect.trace.unflatten_primary returns them; this module never touches the flat index.
-
-Colours: one accent for the predicted (or chosen) class, one for its top rival, muted grey for
-the rest, and one white-to-orange scale for every coupling heatmap.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
 from plotly.subplots import make_subplots
 
-from capsviz.model.losses import M_MINUS, M_PLUS
+from capsviz.figures.lengths import class_colours, rival_of
+from capsviz.figures.style import (
+    ACCENT,
+    COUPLING_SCALE,
+    DIVERGING_OVERLAY,
+    GRAY_SCALE,
+    GRID,
+    INK,
+    OVERLAY_SCALE,
+    add_lines,
+    apply_layout,
+    hline,
+    outline_column,
+    vline,
+)
 from capsviz.model.routing import uniform_coupling
 
-ACCENT = "#F97316"  # predicted / chosen class
-RIVAL = "#2563EB"  # runner-up class
-MUTED = "#CBD5E1"  # every other class
-INK = "#0F172A"  # text
-GRID = "#E2E8F0"
-# Coupling is shown against uniform routing (c = 1/10): white = uniform, orange = more, blue = less.
-COUPLING_SCALE = [[0.0, "#1D4ED8"], [0.25, "#93C5FD"], [0.5, "#FFFFFF"], [0.75, "#FDBA74"], [1.0, "#C2410C"]]
-DIVERGING_OVERLAY = [[0.0, "rgba(59,130,246,0.95)"], [0.5, "rgba(255,255,255,0)"], [1.0, "rgba(249,115,22,0.95)"]]
-OVERLAY_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.25, "rgba(249,115,22,0.35)"], [1.0, "rgba(253,186,116,0.95)"]]
-GRAY_SCALE = [[0.0, "#000000"], [1.0, "#FFFFFF"]]
-POSE_COLOURS = (
-    "#1F77B4",
-    "#FF7F0E",
-    "#2CA02C",
-    "#D62728",
-    "#9467BD",
-    "#8C564B",
-    "#E377C2",
-    "#7F7F7F",
-    "#BCBD22",
-    "#17BECF",
-    "#393B79",
-    "#AD494A",
-    "#637939",
-    "#8C6D31",
-    "#7B4173",
-    "#3182BD",
-)
-FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size=13, color=INK)
 RF = 17  # a primary capsule sees a 17x17 input patch (9x9 conv, then 9x9 stride 2)
-
-
-def apply_layout(fig: go.Figure, height: int, **kw) -> go.Figure:
-    settings = dict(
-        height=height,
-        margin=dict(l=10, r=10, t=36, b=10),
-        font=FONT,
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        hoverlabel=dict(bgcolor="white", font_size=12),
-    )
-    fig.update_layout(**{**settings, **kw})
-    return fig
-
-
-def class_colours(n: int, highlight: int | None, rival: int | None = None) -> list[str]:
-    return [ACCENT if j == highlight else RIVAL if j == rival else MUTED for j in range(n)]
-
-
-def rival_of(lengths: np.ndarray, prediction: int) -> int:
-    """The longest capsule other than the prediction."""
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    return int(order[1] if order[0] == prediction else order[0])
-
-
-def _hline(
-    y: float,
-    axis: str = "",
-    dash: str = "dash",
-    colour: str = "#64748B",
-    text: str | None = None,
-    below: bool = False,
-    outside: bool = False,
-    right: bool = False,
-) -> tuple[dict, dict | None]:
-    """A horizontal line across subplot ``axis`` ('' first, '2' second, ...) with an optional label: at
-    its left end above it (``right``: its right end; ``below``: right end, below it), or just outside
-    the plot on the right (``outside``). Built as plain layout dicts: plotly's add_hline is slow."""
-    shape = dict(
-        type="line",
-        xref=f"x{axis} domain",
-        x0=0,
-        x1=1,
-        yref=f"y{axis}",
-        y0=y,
-        y1=y,
-        line=dict(color=colour, dash=dash, width=1),
-    )
-    label = None
-    if text:
-        if outside:
-            x, xanchor, yanchor = 1.01, "left", "middle"
-        else:
-            x, xanchor = (1, "right") if right or below else (0, "left")
-            yanchor = "top" if below else "bottom"
-        label = dict(
-            xref=f"x{axis} domain",
-            x=x,
-            xanchor=xanchor,
-            yref=f"y{axis}",
-            y=y,
-            yanchor=yanchor,
-            text=text,
-            showarrow=False,
-            font=dict(size=11, color=colour),
-        )
-    return shape, label
-
-
-def _vline(x: float, axis: str = "", dash: str = "dot", colour: str = INK, width: float = 1.0) -> tuple[dict, None]:
-    shape = dict(
-        type="line",
-        xref=f"x{axis}",
-        x0=x,
-        x1=x,
-        yref=f"y{axis} domain",
-        y0=0,
-        y1=1,
-        line=dict(color=colour, dash=dash, width=width),
-    )
-    return shape, None
-
-
-def _add_lines(fig: go.Figure, lines: list[tuple[dict, dict | None]]) -> None:
-    for shape, label in lines:
-        fig.add_shape(shape)
-        if label:
-            fig.add_annotation(label)
-
-
-# --- images ------------------------------------------------------------------------------
-
-
-def _outline_column(fig: go.Figure, column: int, xref: str, width: float) -> None:
-    """Outline one digit capsule's column of a heatmap, full height, in the accent colour."""
-    fig.add_shape(
-        type="rect",
-        xref=xref,
-        yref="paper",
-        x0=column - 0.5,
-        x1=column + 0.5,
-        y0=0,
-        y1=1,
-        line=dict(color=ACCENT, width=width),
-    )
-
-
-def to_uint8(image: np.ndarray, scale: int = 1) -> np.ndarray:
-    """[0, 1] float image -> uint8, upscaled ``scale`` times by pixel repetition (nearest)."""
-    a = (np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
-    if scale > 1:
-        a = a.repeat(scale, axis=0).repeat(scale, axis=1)
-    return a
-
-
-def png_data_url(image: np.ndarray) -> str:
-    """[0, 1] grayscale (H, W) or uint8 -> 'data:image/png;base64,...'."""
-    a = image if np.asarray(image).dtype == np.uint8 else to_uint8(image)
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(a)).save(buf, format="PNG", optimize=False, compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def tile(images: np.ndarray, gap: int = 2, gap_value: float = 0.35) -> np.ndarray:
-    """(R, C, h, w) -> one (R*(h+gap)-gap, C*(w+gap)-gap) image with grey gutters."""
-    rows, cols, h, w = images.shape
-    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), gap_value, np.float32)
-    for r in range(rows):
-        for c in range(cols):
-            out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = images[r, c]
-    return out
-
-
-# --- classification ----------------------------------------------------------------------
-
-
-def lengths_figure(lengths: np.ndarray, prediction: int | None = None, height: int = 280) -> go.Figure:
-    """Bar chart of the 10 digit-capsule lengths |v_j|, the prediction in the accent colour, its
-    rival in blue, dashed lines at the margin-loss targets m+ = 0.9 and m- = 0.1."""
-    lengths = np.asarray(lengths, dtype=float)
-    if prediction is None:
-        prediction = int(lengths.argmax())
-    rival = rival_of(lengths, prediction)
-    digits = [str(j) for j in range(len(lengths))]
-    fig = go.Figure(
-        go.Bar(
-            x=digits,
-            y=lengths,
-            marker_color=class_colours(len(lengths), prediction, rival),
-            text=[f"{v:.2f}" for v in lengths],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="digit capsule %{x}<br>length |v| = %{y:.3f}<extra></extra>",
-            name="length",
-        )
-    )
-    _add_lines(fig, [_hline(M_PLUS, text="m+", outside=True), _hline(M_MINUS, text="m−", outside=True)])
-    fig.update_yaxes(range=[0, 1.08], title_text="capsule length |v|", gridcolor=GRID, tickvals=[0, 0.25, 0.5, 0.75, 1])
-    fig.update_xaxes(title_text="digit capsule", type="category")
-    return apply_layout(fig, height, showlegend=False, bargap=0.25, margin=dict(l=10, r=34, t=24, b=10))
-
-
-# --- routing -----------------------------------------------------------------------------
 
 
 def coupling_by_type(coupling: np.ndarray, primary_lengths: np.ndarray) -> np.ndarray:
@@ -300,7 +116,7 @@ def type_heatmap(by_type: np.ndarray, span: float | None = None, **kw) -> go.Hea
 
 def style_type_axes(fig: go.Figure, prediction: int, digits: int, row: int | None = None, col: int | None = None):
     xref = "x" if not col or col == 1 else f"x{col}"
-    _outline_column(fig, prediction, xref=xref, width=3)
+    outline_column(fig, prediction, xref=xref, width=3)
     fig.update_yaxes(autorange="reversed", tickfont_size=10, title_text="primary capsule type", row=row, col=col)
     fig.update_xaxes(
         type="category",
@@ -450,7 +266,7 @@ def coupling_matrix_figure(
         row=1,
         col=2,
     )
-    _outline_column(fig, prediction, xref="x2", width=2)
+    outline_column(fig, prediction, xref="x2", width=2)
     fig.update_yaxes(
         showticklabels=False, autorange="reversed", title_text="primary capsules, most active first", row=1, col=1
     )
@@ -513,139 +329,13 @@ def convergence_figure(
         col=2,
     )
     lines = [
-        _hline(float(np.log2(lengths.shape[1])), axis="2", dash="dot", colour="#94A3B8", text="uniform", right=True)
+        hline(float(np.log2(lengths.shape[1])), axis="2", dash="dot", colour="#94A3B8", text="uniform", right=True)
     ]
     if current is not None:
-        lines += [_vline(current, axis=a, colour=ACCENT, dash="solid") for a in ("", "2")]
-    _add_lines(fig, lines)
+        lines += [vline(current, axis=a, colour=ACCENT, dash="solid") for a in ("", "2")]
+    add_lines(fig, lines)
     fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration", gridcolor=GRID)
     fig.update_yaxes(range=[0, 1.02], row=1, col=1, gridcolor=GRID)
     fig.update_yaxes(range=[0, np.log2(lengths.shape[1]) * 1.08], row=1, col=2, gridcolor=GRID)
     fig.update_annotations(font_size=12)
     return apply_layout(fig, height, legend=dict(orientation="h", y=-0.35, x=0))
-
-
-# --- poses -------------------------------------------------------------------------------
-
-
-def perturbation_figure(
-    grid: np.ndarray, deltas: Sequence[float] | np.ndarray, digit: int, height: int = 740
-) -> go.Figure:
-    """The paper's Figure 4: rows are the 16 pose dimensions, columns the offsets added to one of
-    them, each cell the decoder's reconstruction. Drawn as one pixelated image."""
-    dims, cols, h, w = grid.shape
-    gap = 2
-    img = tile(grid, gap=gap)
-    fig = go.Figure(go.Image(source=png_data_url(img), zsmooth=False, hoverinfo="skip"))
-    step = w + gap
-    zero = int(np.argmin(np.abs(np.asarray(deltas))))
-    fig.add_shape(
-        type="rect",
-        x0=zero * step - 1.5,
-        x1=zero * step + w + 0.5,
-        y0=-1.5,
-        y1=img.shape[0] + 0.5,
-        line=dict(color=ACCENT, width=2),
-    )
-    fig.update_xaxes(
-        tickmode="array",
-        tickvals=[k * step + w / 2 - 0.5 for k in range(cols)],
-        ticktext=[f"{float(d) + 0.0:+.2f}" for d in deltas],
-        side="top",
-        showgrid=False,
-        tickangle=0,
-        tickfont_size=11,
-        title_text=f"offset added to one dimension of capsule {digit}",
-    )
-    fig.update_yaxes(
-        tickmode="array",
-        tickvals=[k * (h + gap) + h / 2 - 0.5 for k in range(dims)],
-        ticktext=[f"dim {k + 1}" for k in range(dims)],
-        showgrid=False,
-    )
-    return apply_layout(fig, height, margin=dict(l=10, r=10, t=64, b=10))
-
-
-# --- equivariance ------------------------------------------------------------------------
-
-
-def _pose_traces(values: np.ndarray, poses: np.ndarray) -> list[go.Scatter]:
-    return [
-        go.Scatter(
-            x=values,
-            y=poses[:, d],
-            mode="lines",
-            name=f"dim {d + 1}",
-            line=dict(color=POSE_COLOURS[d % len(POSE_COLOURS)], width=1.8),
-            hovertemplate=f"dim {d + 1}: %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
-            legendgroup="pose",
-        )
-        for d in range(poses.shape[1])
-    ]
-
-
-def _length_traces(values: np.ndarray, lengths: np.ndarray, predictions: np.ndarray, digit: int) -> list[go.Scatter]:
-    """Every capsule's length along the sweep (``digit`` on top, in the accent colour), and the predicted
-    class written above each point (in the rival colour where it is not ``digit``)."""
-    traces = [
-        go.Scatter(
-            x=values,
-            y=lengths[:, j],
-            mode="lines",
-            name=f"|v{j}|",
-            showlegend=False,
-            line=dict(color=ACCENT if j == digit else MUTED, width=3 if j == digit else 1.2),
-            hovertemplate=f"digit {j}: |v| = %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
-        )
-        for j in sorted(range(lengths.shape[1]), key=lambda j: j == digit)
-    ]
-    wrong = np.asarray(predictions) != digit
-    traces.append(
-        go.Scatter(
-            x=values,
-            y=np.full(len(values), 1.1),
-            mode="text",
-            text=[str(int(p)) for p in predictions],
-            textfont=dict(color=[RIVAL if bad else ACCENT for bad in wrong], size=12),
-            hovertemplate="predicted %{text}<extra>%{x:.2f}</extra>",
-            showlegend=False,
-            name="prediction",
-        )
-    )
-    return traces
-
-
-def sweep_figure(
-    values: np.ndarray,
-    poses: np.ndarray,
-    lengths: np.ndarray,
-    predictions: np.ndarray,
-    digit: int,
-    current: float | None = None,
-    x_title: str = "transformation",
-    height: int = 520,
-) -> go.Figure:
-    """Top: the 16 pose values of capsule ``digit`` along a sweep of one transformation. Bottom:
-    all 10 capsule lengths along the sweep (``digit`` in the accent colour) with the predicted
-    class written above each point. A vertical line marks the current value."""
-    values = np.asarray(values, dtype=float)
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        row_heights=[0.6, 0.4],
-        vertical_spacing=0.08,
-        subplot_titles=(f"pose of digit capsule {digit} (16 dimensions)", "capsule lengths"),
-    )
-    for trace in _pose_traces(values, poses):
-        fig.add_trace(trace, row=1, col=1)
-    for trace in _length_traces(values, lengths, predictions, digit):
-        fig.add_trace(trace, row=2, col=1)
-    if current is not None:
-        _add_lines(fig, [_vline(float(current), axis=a, width=1.5) for a in ("", "2")])
-    fig.update_yaxes(range=[0, 1.2], tickvals=[0, 0.5, 1], row=2, col=1, gridcolor=GRID)
-    fig.update_yaxes(gridcolor=GRID, row=1, col=1)
-    fig.update_xaxes(gridcolor=GRID)
-    fig.update_xaxes(title_text=x_title, row=2, col=1)
-    fig.update_annotations(font_size=12)
-    return apply_layout(fig, height, legend=dict(font_size=11, tracegroupgap=0), hovermode="x unified")
