@@ -28,7 +28,7 @@ from capsviz.export.pose_payload import POSE_SPAN
 from capsviz.inspect.trace import classify
 from capsviz.model.capsnet import MNIST_SIDE, CapsNet
 from capsviz.model.routing import MAX_ITERATIONS
-from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH
+from capsviz.data.strokes import CANVAS, PEN_WIDTH
 from capsviz.training.checkpoint import DEFAULT_DIR, WEIGHTS, load_model, save_weights, write_card
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

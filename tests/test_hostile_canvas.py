@@ -25,7 +25,7 @@ from test_app import (  # noqa: F401
 )
 
 from capsviz.app import state
-from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH
+from capsviz.data.strokes import CANVAS, PEN_WIDTH
 
 KEY = f"{state.CANVAS_PREFIX}0"
 

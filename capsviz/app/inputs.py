@@ -20,7 +20,7 @@ from capsviz.data.preprocess import (
     load_upload,
     to_mnist,
 )
-from capsviz.testsets.drawn_digits import CANVAS, PEN_RANGE, PEN_WIDTH
+from capsviz.data.strokes import CANVAS, PEN_RANGE, PEN_WIDTH
 
 CANVAS_TOOLBAR_FIX = Path(__file__).parent / "assets" / "canvas_toolbar_fix.js"
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]

@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from capsviz.app.panels.prediction import IMAGE_PX
-from capsviz.testsets.drawn_digits import CANVAS
+from capsviz.data.strokes import CANVAS
 
 INPUT_COLUMN_PX = CANVAS + 16
 SEEN_COLUMN_PX = IMAGE_PX + 24

@@ -15,7 +15,7 @@ from capsviz.data.mnist import ENV_VAR, resolve_data_dir
 from capsviz.data.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload
 from capsviz.data.preprocess_pair import INK_COLOURS, split_colours, to_pair_frame
 from capsviz.figures import pairs as pair_figures
-from capsviz.testsets.drawn_digits import PEN_RANGE, PEN_WIDTH
+from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH
 
 ZOOM = 4  # 36 x 4 = 144 px
 

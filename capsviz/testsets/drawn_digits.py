@@ -21,17 +21,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from capsviz.data.preprocess import PreprocessError, to_mnist
+from capsviz.data.strokes import CANVAS, StrokeDrawing, polyline_drawing, render_ink
+from capsviz.data.strokes import PEN_RANGE as PEN_RANGE  # re-exported for older imports; strokes defines it
+from capsviz.data.strokes import PEN_WIDTH as PEN_WIDTH  # (same)
 from capsviz.inspect.trace import classify
 from capsviz.model.capsnet import MNIST_SIDE
 from capsviz.training.cli import exit_on_user_error, load_checkpoint
 
-CANVAS = 280  # the app's canvas side in CSS pixels
-PEN_WIDTH = 18  # the app's default pen, canvas px
-PEN_RANGE = (8, 40)  # the pen widths the app offers
-SUPERSAMPLE = 4  # render at 4x and box-filter down: the canvas's strokes are anti-aliased
 SPACING = 3.0  # canvas px between successive points, about what fabric.js records from a mouse
 
 Polyline = np.ndarray  # (N, 2) float (x, y)
@@ -54,6 +53,10 @@ class Drawing:
     @property
     def style_name(self) -> str:
         return TEMPLATES[self.digit][self.style][0]
+
+    def as_strokes(self, pen: int = 0) -> StrokeDrawing:
+        """The drawing as capsviz.data.strokes sees it: every stroke at this drawing's width, with ``pen``, t = 0."""
+        return polyline_drawing(self.strokes, self.width, pen, self.size)
 
 
 # --- stroke templates ---------------------------------------------------------------------
@@ -269,26 +272,11 @@ def variants(seed: int = 0, n_per_digit: int = 50, size: int = CANVAS) -> list[D
 
 
 def render(drawing: Drawing, size: int | None = None, transparent: bool = False) -> np.ndarray:
-    """Paint a drawing as the canvas does: (size, size, 4) uint8 RGBA, white anti-aliased strokes
-    with round caps and joins. Opaque black background (the app's background_color="#000000"), or
-    with ``transparent`` the canvas's default: black transparent background, ink only in alpha."""
-    size = size or drawing.size
-    k = SUPERSAMPLE
-    f = size / drawing.size * k
-    img = Image.new("L", (size * k, size * k), 0)
-    draw = ImageDraw.Draw(img)
-    w = drawing.width * f
-    r = w / 2
-    for stroke in drawing.strokes:
-        pts = [(x * f, y * f) for x, y in stroke]  # canvas coordinates: pixel i spans [i, i + 1)
-        # Straight segments plus a disc at every point: round caps and joins. (Pillow's own
-        # joint="curve" leaves notches on short segments of a wide line.)
-        if len(pts) > 1:
-            draw.line(pts, fill=255, width=max(1, round(w)))
-        for x, y in pts:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
-    ink = np.asarray(img.resize((size, size), Image.Resampling.BOX), dtype=np.uint8)
-    out = np.zeros((size, size, 4), np.uint8)
+    """Paint a drawing as the canvas does (capsviz.data.strokes.render_ink): (size, size, 4) uint8 RGBA, white
+    anti-aliased strokes with round caps and joins. Opaque black background (the app's background_color="#000000"),
+    or with ``transparent`` streamlit-drawable-canvas's default: black transparent background, ink only in alpha."""
+    ink = render_ink(drawing.as_strokes(), size)
+    out = np.zeros((*ink.shape, 4), np.uint8)
     if transparent:
         out[..., :3] = np.where(ink[..., None] > 0, 255, 0)
         out[..., 3] = ink

@@ -24,7 +24,8 @@ import torch
 from capsviz.data.multimnist import pairs_right
 from capsviz.data.preprocess import PreprocessError
 from capsviz.data.preprocess_pair import FRAME, paint_layers, split_colours, to_pair_frame
-from capsviz.testsets.drawn_digits import CANVAS, Drawing, random_drawing, render
+from capsviz.data.strokes import CANVAS, StrokeDrawing, render_layers
+from capsviz.testsets.drawn_digits import Drawing, random_drawing
 from capsviz.training.cli import exit_on_user_error, load_checkpoint
 
 OFFSET = 0.2  # each digit's offset from the pair's middle, per axis, at most this fraction of its height
@@ -61,9 +62,14 @@ def pair_drawing(rng: np.random.Generator, size: int = CANVAS) -> tuple[Drawing,
     return out[0], out[1]
 
 
+def pair_strokes(first: Drawing, second: Drawing) -> StrokeDrawing:
+    """The pair as one two-pen drawing: the first digit's strokes with pen 0, then the second's with pen 1."""
+    return first.as_strokes(pen=0).plus(second.as_strokes(pen=1))
+
+
 def pair_layers(first: Drawing, second: Drawing) -> np.ndarray:
-    """(2, H, W) coverage of each drawing, rendered as the canvas renders strokes."""
-    return np.stack([render(d)[..., 0].astype(np.float32) / 255.0 for d in (first, second)])
+    """(2, H, W) float32 coverage of each drawing, rendered as the canvas renders strokes."""
+    return render_layers(pair_strokes(first, second)).astype(np.float32) / 255.0
 
 
 def render_pair(first: Drawing, second: Drawing) -> np.ndarray:

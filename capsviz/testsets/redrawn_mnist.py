@@ -23,8 +23,9 @@ from PIL import Image
 from scipy import ndimage
 
 from capsviz.data.preprocess import PreprocessError, to_mnist
+from capsviz.data.strokes import CANVAS
+from capsviz.inspect.trace import classify
 from capsviz.model.capsnet import MNIST_SIDE
-from capsviz.testsets.drawn_digits import CANVAS, classify
 from capsviz.training.cli import exit_on_user_error, load_checkpoint
 
 UPSAMPLE = 8  # thin at 224 x 224: the centre line of a 28 x 28 stroke is too coarse to re-ink
