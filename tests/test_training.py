@@ -81,7 +81,7 @@ def test_an_unknown_precision_is_refused():
 
 
 def test_the_card_records_no_path_of_the_training_machine(monkeypatch):
-    from capsviz.training.train import portable_command
+    from capsviz.training.provenance import portable_command
 
     argv = ["--data-dir", "/home/me/mnist", "--out=/tmp/run", "--epochs", "3", "--init-from", "/x/ckpt", "--seed", "1"]
     assert portable_command(argv) == (
