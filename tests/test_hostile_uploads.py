@@ -22,7 +22,8 @@ from test_app import _app, _metric, _no_exception, env, fake_mnist, random_check
 from test_preprocess import shift_tolerant_diff
 
 from capsviz.app import inputs, state
-from capsviz.data.preprocess import EmptyDrawingError, PreprocessError, _even_page, check_marks, load_upload, to_mnist
+from capsviz.data.preprocess import EmptyDrawingError, PreprocessError, to_mnist
+from capsviz.data.uploads import _even_page, check_marks, load_upload
 
 # --- the files ---------------------------------------------------------------------------------------------
 

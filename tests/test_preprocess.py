@@ -14,10 +14,10 @@ from capsviz.data.preprocess import (
     PreprocessError,
     TooSmallError,
     UnreadableImageError,
-    load_upload,
     stroke_width,
     to_mnist,
 )
+from capsviz.data.uploads import load_upload
 
 
 def centre_of_mass(img: np.ndarray) -> tuple[float, float]:

@@ -16,10 +16,9 @@ from capsviz.data.preprocess import (
     Preprocessed,
     PreprocessError,
     TooSmallError,
-    check_marks,
-    load_upload,
     to_mnist,
 )
+from capsviz.data.uploads import check_marks, load_upload
 from capsviz.data.strokes import CANVAS, PEN_RANGE, PEN_WIDTH
 
 CANVAS_TOOLBAR_FIX = Path(__file__).parent / "assets" / "canvas_toolbar_fix.js"

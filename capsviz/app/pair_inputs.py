@@ -12,8 +12,9 @@ import streamlit as st
 from capsviz.app import cached, pair_text, state, text
 from capsviz.app.inputs import canvas_rgba, canvas_toolbar_fix, uploaded_bytes
 from capsviz.data.mnist import ENV_VAR, resolve_data_dir
-from capsviz.data.preprocess import EmptyDrawingError, PreprocessError, TooSmallError, load_upload
+from capsviz.data.preprocess import EmptyDrawingError, PreprocessError, TooSmallError
 from capsviz.data.preprocess_pair import INK_COLOURS, split_colours, to_pair_frame
+from capsviz.data.uploads import load_upload
 from capsviz.figures import pairs as pair_figures
 from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH
 
