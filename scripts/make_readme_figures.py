@@ -1,11 +1,13 @@
-"""Regenerate the README's figures and results table from the shipped checkpoint.
+"""Regenerate the README's results table, the documentation's figures and the app capture from the shipped checkpoint.
 
-    python scripts/make_readme_figures.py [--checkpoint checkpoints] [--data-dir ../shared/data]
+    python scripts/make_readme_figures.py [--checkpoint checkpoints] [--data-dir ../shared/data] [--no-capture]
 
-Writes docs/training.png (the training log), docs/reconstructions.png (test inputs above their
-reconstructions, as the paper and the seed tutorial show them) and rewrites the results table
-between the README's markers from the model card, so no figure is copied by hand. Plotly renders
-through kaleido, which needs a Chromium: set BROWSER_PATH=/usr/bin/chromium if it is not found.
+Rewrites the results table between the README's markers and checkpoints/README.md (and the two-digit model's)
+from the model card, writes docs/training.png (the training log) and docs/reconstructions.png (test inputs above
+their reconstructions, as the paper and the seed tutorial show them), both shown in docs/training.md, and, unless
+--no-capture, runs scripts/make_app_capture.py: docs/app.png and docs/app.webp, the README's picture of the app
+(streamlit_app.py served and drawn on in headless chromium). No figure is copied by hand. Plotly renders through
+kaleido, which needs a Chromium: set BROWSER_PATH=/usr/bin/chromium if it is not found.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "scripts"))
 
 from capsviz.data.mnist import load_mnist  # noqa: E402
 from capsviz.training import checkpoint as ckpt  # noqa: E402
@@ -85,6 +88,7 @@ def main() -> int:
     p.add_argument("--checkpoint", default=str(ckpt.DEFAULT_DIR))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--tables-only", action="store_true", help="only the README table and checkpoints/README.md")
+    p.add_argument("--no-capture", action="store_true", help="leave docs/app.png and docs/app.webp as they are")
     args = p.parse_args()
     cdir = Path(args.checkpoint)
     card = ckpt.read_card(cdir)
@@ -104,6 +108,11 @@ def main() -> int:
     training_figure(rows).write_image(ROOT / "docs" / "training.png", scale=1)
     reconstruction_grid(ckpt.load_model(cdir), args.data_dir).save(ROOT / "docs" / "reconstructions.png")
     print("wrote docs/training.png and docs/reconstructions.png")
+    if not args.no_capture:
+        import make_app_capture  # scripts/, next to this file
+
+        os.environ.setdefault("CAPSVIZ_CHECKPOINT", str(cdir.resolve()))  # the app shows the same checkpoint
+        make_app_capture.main([])
     return 0
 
 
