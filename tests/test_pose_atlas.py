@@ -1,5 +1,6 @@
-"""capsviz.inspect.pose_atlas: the statistics, the naming rules, the shipped checkpoints/pose_atlas.json (schema, card,
-reproducibility) and the names' agreement with the measurement on digits the naming did not use."""
+"""capsviz.inspect.pose_atlas, pose_effects and pose_sliders: the statistics, the naming rules, the shipped
+checkpoints/pose_atlas.json (schema, card, reproducibility) and the names' agreement with the measurement on digits
+the naming did not use."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from capsviz.figures.atlas import atlas_figure, atlas_page
 from capsviz.inspect import pose_atlas as pa
+from capsviz.inspect import pose_effects as pe
+from capsviz.inspect import pose_sliders as ps
 from capsviz.training.checkpoint import DEFAULT_DIR, load_model, read_card, weights_path
 
 ALLOWED_WORDS = {
@@ -38,25 +41,25 @@ def _bar(top=6, bottom=22, left=12, right=16, shear=0.0, shift=(0, 0)) -> np.nda
 
 
 def test_the_statistics_measure_what_they_are_named_after():
-    base = pa.image_stats(_bar()[None])[0]
-    col = {s: pa.STATS.index(s) for s in pa.STATS}
-    thick = pa.image_stats(_bar(left=11, right=17)[None])[0]
+    base = pe.image_stats(_bar()[None])[0]
+    col = {s: pe.STATS.index(s) for s in pe.STATS}
+    thick = pe.image_stats(_bar(left=11, right=17)[None])[0]
     assert thick[col["thickness"]] - base[col["thickness"]] == pytest.approx(2.0, abs=0.5)  # 4 -> 6 px
-    tall = pa.image_stats(_bar(top=2, bottom=26)[None])[0]
+    tall = pe.image_stats(_bar(top=2, bottom=26)[None])[0]
     assert tall[col["height"]] - base[col["height"]] == pytest.approx(8.0, abs=0.5)  # sqrt(12) sigma: the extent
     assert tall[col["width"]] == pytest.approx(base[col["width"]], abs=0.1)
-    lean = pa.image_stats(_bar(shear=0.3)[None])[0]
+    lean = pe.image_stats(_bar(shear=0.3)[None])[0]
     assert lean[col["slant"]] == pytest.approx(np.degrees(np.arctan(0.3)), abs=2.0)  # leans right: positive
     assert lean[col["width"]] == pytest.approx(base[col["width"]], abs=0.3)  # the slant is taken out of width
-    moved = pa.image_stats(_bar(shift=(2, -3))[None])[0]
+    moved = pe.image_stats(_bar(shift=(2, -3))[None])[0]
     assert (moved[col["x"]] - base[col["x"]], moved[col["y"]] - base[col["y"]]) == pytest.approx((-3, 2))
 
 
 def test_displacement_puts_every_change_in_pixels_of_ink_movement():
-    before = pa.image_stats(_bar()[None])
-    d = dict(zip(pa.CANDIDATES, pa.displacement(before, pa.image_stats(_bar(shift=(0, 2))[None]))[0], strict=True))
+    before = pe.image_stats(_bar()[None])
+    d = dict(zip(pe.CANDIDATES, pe.displacement(before, pe.image_stats(_bar(shift=(0, 2))[None]))[0], strict=True))
     assert d["x"] == pytest.approx(2.0) and max(abs(v) for k, v in d.items() if k != "x") < 0.05
-    d = dict(zip(pa.CANDIDATES, pa.displacement(before, pa.image_stats(_bar(left=11, right=17)[None]))[0], strict=True))
+    d = dict(zip(pe.CANDIDATES, pe.displacement(before, pe.image_stats(_bar(left=11, right=17)[None]))[0], strict=True))
     assert d["thickness"] == pytest.approx(1.0, abs=0.25)  # each edge moves a pixel
 
 
@@ -64,52 +67,52 @@ def test_change_regions_find_where_the_change_is():
     base = _bar()[None]
     top_changed = base.copy()
     top_changed[0, 6:10, 12:16] = 0.0
-    where = dict(zip(pa.REGIONS, pa.change_regions(base, base, top_changed)[0], strict=True))
+    where = dict(zip(pe.REGIONS, pe.change_regions(base, base, top_changed)[0], strict=True))
     assert where["top"] == pytest.approx(1.0) and where["bottom"] == pytest.approx(0.0, abs=1e-6)
     ring = np.zeros((1, 28, 28))
     ring[0, 8:20, 8:20] = 1.0
     ring[0, 11:17, 11:17] = 0.0
     filled = ring.copy()
     filled[0, 11:17, 11:17] = 1.0
-    assert dict(zip(pa.REGIONS, pa.change_regions(ring, ring, filled)[0], strict=True))["loop"] == pytest.approx(1.0)
+    assert dict(zip(pe.REGIONS, pe.change_regions(ring, ring, filled)[0], strict=True))["loop"] == pytest.approx(1.0)
 
 
 # --- naming ---------------------------------------------------------------------------------------------
 
 
-def _measurement(shifts_per_digit: np.ndarray, changes: dict[str, float] | None = None) -> pa.Measurement:
+def _measurement(shifts_per_digit: np.ndarray, changes: dict[str, float] | None = None) -> pe.Measurement:
     n = len(shifts_per_digit)
-    ch = np.zeros((1, n, len(pa.STATS)))
+    ch = np.zeros((1, n, len(pe.STATS)))
     for k, v in (changes or {}).items():
-        ch[0, :, pa.STATS.index(k)] = v
+        ch[0, :, pe.STATS.index(k)] = v
     where = np.tile([0.5, 0.5, 0.5, 0.5, 0.0], (1, n, 1))
-    return pa.Measurement(shifts_per_digit[None], ch, where)
+    return pe.Measurement(shifts_per_digit[None], ch, where)
 
 
 def _shifts(**medians: float) -> np.ndarray:
     """20 digits whose displacements scatter a little around the given medians."""
     rng = np.random.default_rng(0)
-    base = np.array([medians.get(k, 0.0) for k in pa.CANDIDATES])
-    return base + rng.normal(0, 0.1, size=(20, len(pa.CANDIDATES)))
+    base = np.array([medians.get(k, 0.0) for k in pe.CANDIDATES])
+    return base + rng.normal(0, 0.1, size=(20, len(pe.CANDIDATES)))
 
 
 def test_a_dominant_consistent_effect_names_the_dimension():
-    e = pa.name_dimension(_measurement(_shifts(slant=2.0, x=0.6), {"slant": 12.0}), 0)
+    e = pe.name_dimension(_measurement(_shifts(slant=2.0, x=0.6), {"slant": 12.0}), 0)
     assert (e.name, e.named, e.effect, e.sign) == ("slant", True, "slant", 1)
     assert e.change == pytest.approx(12.0) and e.consistency == 1.0 and e.dominance > 3
 
 
 def test_no_dominant_effect_is_mixed_and_a_small_one_is_little_effect():
-    assert pa.name_dimension(_measurement(_shifts(width=1.5, height=-1.4)), 0).name == pa.MIXED
-    weak = pa.name_dimension(_measurement(_shifts(width=0.2)), 0)
-    assert (weak.name, weak.named, weak.effect) == (pa.WEAK, False, None)
+    assert pe.name_dimension(_measurement(_shifts(width=1.5, height=-1.4)), 0).name == pe.MIXED
+    weak = pe.name_dimension(_measurement(_shifts(width=0.2)), 0)
+    assert (weak.name, weak.named, weak.effect) == (pe.WEAK, False, None)
 
 
 def test_a_centroid_shift_that_one_end_explains_is_named_by_that_end():
     # The bottom edge moves up 2 px, the top stays: the centroid rises 1 px and the height falls 2.
     m = _measurement(_shifts(y=-1.0, height=-0.5), {"y": -1.0, "height": -2.0})
-    assert pa.name_dimension(m, 0).name == "bottom end moves up"
-    assert pa.name_dimension(_measurement(_shifts(x=-1.0), {"x": -1.0}), 0).name == "moves left"
+    assert pe.name_dimension(m, 0).name == "bottom end moves up"
+    assert pe.name_dimension(_measurement(_shifts(x=-1.0), {"x": -1.0}), 0).name == "moves left"
 
 
 # --- the shipped atlas ------------------------------------------------------------------------------------
@@ -125,8 +128,8 @@ def test_the_shipped_atlas_has_its_schema_and_the_card_records_it(shipped):
         for d in entry.dims:
             assert d.p1 <= d.p50 <= d.p99
             assert set(d.effect.name.split()) <= ALLOWED_WORDS
-            assert d.effect.named == (d.effect.effect is not None) == (d.effect.name not in (pa.MIXED, pa.WEAK))
-            assert set(d.effect.where) == set(pa.REGIONS) and set(d.effect.shifts) == set(pa.CANDIDATES)
+            assert d.effect.named == (d.effect.effect is not None) == (d.effect.name not in (pe.MIXED, pe.WEAK))
+            assert set(d.effect.where) == set(pe.REGIONS) and set(d.effect.shifts) == set(pe.CANDIDATES)
     card = read_card(DEFAULT_DIR)[pa.CARD_KEY]
     assert card == {
         "file": pa.ATLAS_FILE,
@@ -146,16 +149,16 @@ def test_slider_specs_carry_the_names_and_span_the_observed_range(shipped):
     entry = shipped.classes[digit]
     pose = np.array([d.p50 for d in entry.dims])
     pose[0] = entry.dims[0].p99 + 1.0  # far outside what the test set shows
-    specs = pa.slider_specs(shipped, digit, pose)
+    specs = ps.slider_specs(shipped, digit, pose)
     assert len(specs) == 16
     for k, (s, d) in enumerate(zip(specs, entry.dims, strict=True)):
         assert set(s) == {"label", "min", "max", "value", "median", "help"}
         assert s["label"] == f"{k + 1} · {d.effect.name}"
-        assert s["min"] <= min(d.p1, s["value"] - pa.SLIDER_MARGIN) + 1e-9
-        assert s["max"] >= max(d.p99, s["value"] + pa.SLIDER_MARGIN) - 1e-9
+        assert s["min"] <= min(d.p1, s["value"] - ps.SLIDER_MARGIN) + 1e-9
+        assert s["max"] >= max(d.p99, s["value"] + ps.SLIDER_MARGIN) - 1e-9
         assert s["median"] == d.p50 and s["help"].startswith("From ")
-    assert specs[0]["max"] >= pose[0] + pa.SLIDER_MARGIN - 1e-9
-    plain = pa.slider_specs(None, digit, pose)
+    assert specs[0]["max"] >= pose[0] + ps.SLIDER_MARGIN - 1e-9
+    plain = ps.slider_specs(None, digit, pose)
     assert plain[3]["label"] == "Dimension 4" and plain[3]["median"] is None
 
 
@@ -202,7 +205,7 @@ def test_the_names_hold_on_held_out_digits(shipped, model, test_arrays):
         for d in entry.dims:
             if not d.effect.named:
                 continue
-            k, _, _, med = pa.dominant(held.shifts[d.dim])
-            if pa.CANDIDATES[k] != d.effect.effect or np.sign(med[k]) != d.effect.sign:
-                failures.append((digit, d.label, dict(zip(pa.CANDIDATES, med.round(2).tolist(), strict=True))))
+            k, _, _, med = pe.dominant(held.shifts[d.dim])
+            if pe.CANDIDATES[k] != d.effect.effect or np.sign(med[k]) != d.effect.sign:
+                failures.append((digit, d.label, dict(zip(pe.CANDIDATES, med.round(2).tolist(), strict=True))))
     assert not failures

@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from capsviz.app.pose_editor import pose_editor  # noqa: E402
-from capsviz.inspect.pose_atlas import load_atlas, slider_specs  # noqa: E402
+from capsviz.inspect.pose_atlas import load_atlas  # noqa: E402
+from capsviz.inspect.pose_sliders import slider_specs  # noqa: E402
 from capsviz.inspect.trace import trace_image  # noqa: E402
 from capsviz.testsets.drawn_digits import drawing_for, preprocess_all  # noqa: E402
 from capsviz.training.checkpoint import DEFAULT_DIR, load_model  # noqa: E402

@@ -11,7 +11,7 @@ import streamlit as st
 
 from capsviz.app import cached, state, text
 from capsviz.app.pose_editor import pose_editor
-from capsviz.inspect.pose_atlas import slider_specs
+from capsviz.inspect.pose_sliders import slider_specs
 from capsviz.inspect.trace import CapsuleTrace
 
 
