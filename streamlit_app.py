@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from capsviz.app import cached, inputs, layout, pair_page, sidebar, state, text
+from capsviz.app import cached, inputs, layout, pair_page, share, sidebar, state, text
 from capsviz.app.panels import equivariance, explain, pose, prediction, routing
 from capsviz.training.checkpoint import CheckpointError
 
 
 def run() -> None:
     st.set_page_config(page_title=text.TITLE, page_icon="🧿", layout="wide")
+    share.apply()  # a shared link: its drawing, input, tab and routing iterations (once per session)
     if sidebar.mode() == state.TWO_DIGITS:
         pair_page.render()  # the MultiMNIST model: capsviz.app.pair_page
         return
@@ -37,6 +38,7 @@ def run() -> None:
     col_in, col_seen, col_lengths = layout.top_row()
     with col_in:
         reading = inputs.image_from(source, model_path)
+    share.write(pair=False, source=source, iterations=iterations)  # the URL follows every pen-up
     if reading is None:
         with col_seen:
             prediction.seen_empty()

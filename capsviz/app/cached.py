@@ -15,6 +15,7 @@ from plotly.graph_objects import Figure
 
 from capsviz.data.mnist import DataNotFoundError, load_mnist
 from capsviz.data.multimnist import MultiMNISTArrays, MultiMNISTSet, load_test_set
+from capsviz.data.strokes import parse_drawing, render_layers, render_rgba
 from capsviz.figures import atlas as atlas_figures
 from capsviz.figures import sweeps
 from capsviz.inspect.attribution import Attribution, attribute
@@ -64,6 +65,19 @@ def card(path: str) -> tuple[dict, str]:
         return {}, str(exc)
     problem = card_mismatch(found, model(path)) if found else ""
     return ({}, problem) if problem else (found, "")
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def rendered(payload: dict) -> np.ndarray:
+    """A drawing's strokes (capsviz.data.strokes.to_payload) inked by the one renderer: (280, 280, 4) RGBA, white
+    on black. Keyed by the strokes, so a rerun that is not a pen-up (a tab, a slider) does not ink them again."""
+    return render_rgba(parse_drawing(payload)[0])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def rendered_layers(payload: dict) -> np.ndarray:
+    """Each pen's ink of a drawing, (2, 280, 280) float32 coverage in [0, 1]: the two-digit page's layers."""
+    return render_layers(parse_drawing(payload)[0]).astype(np.float32) / 255.0
 
 
 @st.cache_data(max_entries=128, show_spinner=False)

@@ -4,12 +4,11 @@ image the model sees, or None (with a message on the page saying why)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from capsviz.app import cached, state, text
+from capsviz.app import cached, canvas, state, text
 from capsviz.data.mnist import ENV_VAR, resolve_data_dir
 from capsviz.data.preprocess import (
     EmptyDrawingError,
@@ -18,17 +17,15 @@ from capsviz.data.preprocess import (
     TooSmallError,
     to_mnist,
 )
+from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH, StrokeDrawing, to_payload
 from capsviz.data.uploads import check_marks, load_upload
-from capsviz.data.strokes import CANVAS, PEN_RANGE, PEN_WIDTH
 
-CANVAS_TOOLBAR_FIX = Path(__file__).parent / "assets" / "canvas_toolbar_fix.js"
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]
 BLANK_UPLOAD = (
     "No digit found: the picture is blank (one even tone, no ink standing out from the background). "
     "Upload a picture of one digit."
 )
 FILLED_CANVAS = "The canvas is all ink: there is no digit shape left to read. Clear it and draw a digit."
-BROKEN_CANVAS = "The canvas sent a drawing that could not be read. Clear it and draw again."
 
 
 @dataclass(frozen=True)
@@ -57,52 +54,28 @@ def _read_upload(data: bytes) -> tuple[Reading, list[str]]:
     return Reading(pre.image, pixels, pre), notes
 
 
-def canvas_rgba(width: int, key: str, colour: str = "#FFFFFF") -> np.ndarray | None:
-    """The drawing canvas (white on black like MNIST, or in a pen ``colour``): what it holds, as RGBA."""
-    from streamlit_drawable_canvas import st_canvas  # only inside a running app
-
-    result = st_canvas(
-        fill_color=colour,
-        stroke_width=width,
-        stroke_color=colour,
-        background_color="#000000",
-        drawing_mode="freedraw",
-        height=CANVAS,
-        width=CANVAS,
-        update_streamlit=True,
-        return_image_data=True,
-        key=key,
-    )
-    return result.image_data
-
-
-def canvas_toolbar_fix() -> None:
-    st.html(f"<script>{CANVAS_TOOLBAR_FIX.read_text()}</script>", unsafe_allow_javascript=True)
-
-
 def draw() -> Reading | None:
     st.markdown("**Your drawing**")
-    canvas_toolbar_fix()
     canvas_slot = st.container()  # the canvas sits above the pen control that sets it
     width = st.slider("Pen width", *PEN_RANGE, PEN_WIDTH, key=state.PEN_WIDTH)
-    broken = False
     with canvas_slot:
-        try:
-            rgba = canvas_rgba(width, state.canvas_key())
-        except (ValueError, OSError):  # a damaged image from the page (bad data URL, not a PNG)
-            rgba, broken = None, True
-    st.button("Clear", on_click=state.clear_canvas, icon=":material/delete:")
-    st.caption(text.CANVAS_TOOLBAR_HINT)
-    if broken:
-        st.error(BROKEN_CANVAS)
+        drawing = canvas.draw_canvas(state.CANVAS, width)
+    if drawing is None:
+        if not canvas.problem(state.CANVAS):
+            st.info(text.DRAW_PROMPT)
         return None
-    if rgba is None:
-        st.info(text.DRAW_PROMPT)
-        return None
+    return read_drawing(drawing)
+
+
+def read_drawing(drawing: StrokeDrawing) -> Reading | None:
+    """The strokes, inked by the one renderer, as the model's input (with the picture they make); None with a
+    message on the page for a dot, a canvas painted over or anything to_mnist cannot read."""
+    rgba = cached.rendered(to_payload(drawing))
     try:
         pre = to_mnist(rgba)
         top, left, bottom, right = pre.ink_box
-        if max(bottom - top, right - left) < 2 * width:  # a click: a disc one pen wide reads as a blob
+        pen = max(s.width for s in drawing.strokes)
+        if max(bottom - top, right - left) < 2 * pen:  # a click: a disc one pen wide reads as a blob
             raise TooSmallError(
                 f"The drawing is too small to read ({bottom - top}x{right - left} px, a dot about one pen wide): "
                 "draw the digit bigger, filling most of the box."

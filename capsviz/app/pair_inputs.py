@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from capsviz.app import cached, pair_text, state, text
-from capsviz.app.inputs import canvas_rgba, canvas_toolbar_fix, uploaded_bytes
+from capsviz.app import cached, canvas, pair_text, state, text
+from capsviz.app.inputs import uploaded_bytes
 from capsviz.data.mnist import ENV_VAR, resolve_data_dir
 from capsviz.data.preprocess import EmptyDrawingError, PreprocessError, TooSmallError
-from capsviz.data.preprocess_pair import INK_COLOURS, split_colours, to_pair_frame
+from capsviz.data.preprocess_pair import INK_COLOURS, InkLayers, to_pair_frame
+from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH, to_payload
 from capsviz.data.uploads import load_upload
 from capsviz.figures import pairs as pair_figures
-from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH
 
 ZOOM = 4  # 36 x 4 = 144 px
 
@@ -35,8 +35,8 @@ class PairInput:
     labels: tuple[int, int] | None = None
 
 
-def _pen() -> str:
-    """The pen picker: which digit the next strokes belong to; returns its colour."""
+def _pen() -> int:
+    """The pen picker: which digit the next strokes belong to (0 amber, 1 blue)."""
     ink = st.segmented_control(
         "Pen",
         state.PAIR_INKS,
@@ -46,25 +46,23 @@ def _pen() -> str:
         required=True,
         help=pair_text.PAIR_INK_HELP,
     )
-    return INK_COLOURS[state.PAIR_INKS.index(ink or state.PAIR_INKS[0])]
+    return state.PAIR_INKS.index(ink or state.PAIR_INKS[0])
 
 
 def draw() -> PairInput | None:
     st.markdown("**Your drawing**")
-    canvas_toolbar_fix()
-    canvas_slot = st.container()  # the canvas sits above the pen controls that set it (its toolbar sits on top)
-    colour = _pen()
+    canvas_slot = st.container()  # the canvas sits above the pen controls that set it
+    pen = _pen()
     width = st.slider("Pen width", *PEN_RANGE, PEN_WIDTH, key=state.PAIR_PEN_WIDTH)
     with canvas_slot:
-        rgba = canvas_rgba(width, state.pair_canvas_key(), colour)
-    st.button("Clear", on_click=state.clear_pair_canvas, icon=":material/delete:")
-    st.caption(text.CANVAS_TOOLBAR_HINT)
-    if rgba is None:
-        st.info(pair_text.PAIR_DRAW_PROMPT)
+        drawing = canvas.draw_canvas(state.PAIR_CANVAS, width, pens=len(INK_COLOURS), pen=pen, colours=INK_COLOURS)
+    if drawing is None:
+        if not canvas.problem(state.PAIR_CANVAS):
+            st.info(pair_text.PAIR_DRAW_PROMPT)
         return None
     try:
-        layers = split_colours(rgba)
-        pre = to_pair_frame(layers)
+        # each pen's strokes inked on a layer of their own: no colours to unmix, ink under a crossing kept
+        pre = to_pair_frame(InkLayers(cached.rendered_layers(to_payload(drawing))))
     except EmptyDrawingError:
         st.info(pair_text.PAIR_DRAW_PROMPT)
         return None

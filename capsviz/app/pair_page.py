@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from capsviz.app import cached, layout, pair_inputs, pair_text, sidebar, state, text
+from capsviz.app import cached, layout, pair_inputs, pair_text, share, sidebar, state, text
 from capsviz.app.panels import pair_prediction, pair_routing, pose
 from capsviz.data.multimnist import SIZE
 from capsviz.model.capsnet import CapsNet
@@ -40,6 +40,7 @@ def render() -> None:
     col_in, col_seen, col_lengths = layout.top_row()
     with col_in:
         inp = pair_inputs.input_from(source)
+    share.write(pair=True, source=source, iterations=iterations)  # the URL follows every pen-up
     if inp is None:
         with col_seen:
             pair_prediction.seen_empty()

@@ -19,8 +19,7 @@ SOURCES = ("Draw", "MNIST test set", "Upload")
 DRAW, GALLERY, UPLOAD = SOURCES
 ITERATIONS = "iterations"
 PEN_WIDTH = "stroke_width"
-CANVAS_GEN = "canvas_gen"
-CANVAS_PREFIX = "canvas_"
+CANVAS = "canvas"  # the drawing canvas's key (capsviz.app.canvas: its component key and its drawing)
 UPLOAD_KEY = "upload"
 GALLERY_MODE = "gallery_mode"
 GALLERY_MODES = ("By index", "By class", "Random", "Misclassified")
@@ -35,8 +34,7 @@ MISTAKE_PICK = "mistake_pick"
 PAIR_INK = "pair_ink"
 PAIR_INKS = ("First digit", "Second digit")  # the canvas's two pens, in capsviz.data.preprocess_pair.INK_COLOURS
 PAIR_PEN_WIDTH = "pair_stroke_width"
-PAIR_CANVAS_GEN = "pair_canvas_gen"
-PAIR_CANVAS_PREFIX = "pair_canvas_"
+PAIR_CANVAS = "pair_canvas"
 PAIR_UPLOAD_KEY = "pair_upload"
 PAIR_INDEX = "pair_index"
 
@@ -84,14 +82,6 @@ FIG_ACCURACY_BY_ITERATIONS = "fig_accuracy_by_iterations"
 # --- key builders: a key that names its input resets the widget when the input changes ----------------------
 
 
-def canvas_key() -> str:
-    return f"{CANVAS_PREFIX}{st.session_state.get(CANVAS_GEN, 0)}"
-
-
-def pair_canvas_key() -> str:
-    return f"{PAIR_CANVAS_PREFIX}{st.session_state.get(PAIR_CANVAS_GEN, 0)}"
-
-
 def decode_key(sig: str) -> str:
     return f"decode_{sig}"
 
@@ -109,14 +99,6 @@ def spatial_digits_key(sig: str) -> str:
 
 
 # --- callbacks -------------------------------------------------------------------------------------------
-
-
-def clear_canvas() -> None:
-    st.session_state[CANVAS_GEN] = st.session_state.get(CANVAS_GEN, 0) + 1
-
-
-def clear_pair_canvas() -> None:
-    st.session_state[PAIR_CANVAS_GEN] = st.session_state.get(PAIR_CANVAS_GEN, 0) + 1
 
 
 def reset_transform() -> None:

@@ -13,7 +13,6 @@ SUBTITLE = (
     "decides whose votes count, and the winning capsule's 16 numbers redraw your digit."
 )
 DRAW_PROMPT = "✏️ **Draw a digit** (0–9) in the black box: the prediction updates after every stroke."
-CANVAS_TOOLBAR_HINT = "Undo, redo and erase-all are on the toolbar above the canvas's top-right corner."
 UPLOAD_LABEL = "Upload a picture of one digit"
 UPLOAD_HINT = "Dark ink on light paper is inverted automatically; the digit is cropped and centred like MNIST."
 UPLOAD_PROMPT = "Upload a PNG or JPEG of a single handwritten digit."

@@ -4,29 +4,21 @@ a fragment, so the slider figure is an upper bound."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
-from capsviz.app import pose_editor, state
+from capsviz.app import canvas, pose_editor, state
+from capsviz.data.strokes import to_payload
 from capsviz.export.pose_payload import parse_payload
-from capsviz.testsets.drawn_digits import render, variants
+from capsviz.testsets.drawn_digits import variants
 
 APP = Path(__file__).resolve().parent.parent.parent / "streamlit_app.py"
-
-
-def _png_url(rgba: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(rgba).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _percentile(xs: list[float], q: float) -> float:
@@ -40,16 +32,27 @@ def pose_editor_payload(at: AppTest) -> tuple[str, dict, bytes]:
     return el.proto.id, header, image
 
 
-def send_pose(at: AppTest, values: list[float]) -> AppTest:
-    """Rerun as the page does when a pose slider is released: the editor's state carries the new pose."""
-    element_id, header, _ = pose_editor_payload(at)
+def _send_state(at: AppTest, element_id: str, value: dict) -> AppTest:
+    """Rerun as the page does when a component sets its state to ``value``."""
     ws = WidgetStates()
     ws.widgets.extend(w for w in at._tree.get_widget_states().widgets if w.id != element_id)
     w = ws.widgets.add()
     w.id = element_id
-    w.json_value = json.dumps({"held": header["weights_hash"], "pose": {"id": header["id"], "values": values}})
+    w.json_value = json.dumps(value)
     at._run(ws)  # AppTest's own path for widget states (private; the public API has no component setter)
     return at
+
+
+def send_pose(at: AppTest, values: list[float]) -> AppTest:
+    """Rerun as the page does when a pose slider is released: the editor's state carries the new pose."""
+    element_id, header, _ = pose_editor_payload(at)
+    return _send_state(at, element_id, {"held": header["weights_hash"], "pose": {"id": header["id"], "values": values}})
+
+
+def send_drawing(at: AppTest, payload: object) -> AppTest:
+    """Rerun as the page does on pen-up: the canvas's state carries the strokes (capsviz.data.strokes payload)."""
+    (el,) = [e for e in at.get("bidi_component") if e.proto.component_name == canvas.COMPONENT_NAME]
+    return _send_state(at, el.proto.id, {canvas.STATE: payload})
 
 
 class _Session:
@@ -72,9 +75,10 @@ class _Session:
         return 1000 * (time.perf_counter() - t0)
 
     def draw_next_ms(self) -> float:
-        drawing = {"raw": {"objects": []}, "data": _png_url(render(next(self.pool)))}
-        self.at.session_state[f"{state.CANVAS_PREFIX}0"] = {"drawing": drawing, "backgroundFit": None}
-        return self.rerun_ms()
+        payload = to_payload(next(self.pool).as_strokes())
+        t0 = time.perf_counter()
+        send_drawing(self.at, payload)
+        return 1000 * (time.perf_counter() - t0)
 
 
 def app_timings(drawings: int = 8, slider_moves: int = 8) -> dict[str, float]:
