@@ -2,8 +2,8 @@
 
 Most tests use a randomly initialised CapsNet saved to a temporary checkpoint (wiring, not accuracy)
 and a tiny fake MNIST folder. The accuracy check uses the real checkpoint and test set, and is
-skipped where either is missing. Drawings reach the canvas component through session state, the
-way its frontend would send them: {"drawing": {"raw": ..., "data": <PNG data URL>}}.
+skipped where either is missing. Drawings reach the canvas component as its frontend sends them on pen-up:
+its state "drawing" holds the stroke payload (capsviz.data.strokes.to_payload; conftest.send_drawing).
 """
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import canvas_data, send_drawing
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from capsviz.app import cached, state
 from capsviz.app.timing import pose_editor_payload, send_pose
 from capsviz.data.mnist import DEFAULT_DATA_DIR, RAW_FILES, has_mnist, resolve_data_dir
+from capsviz.data.strokes import CANVAS, PEN_WIDTH, polyline_drawing, to_payload
 from capsviz.export.pose_payload import POSE_SPAN
 from capsviz.inspect.trace import classify
 from capsviz.model.capsnet import MNIST_SIDE, CapsNet
 from capsviz.model.routing import MAX_ITERATIONS
-from capsviz.data.strokes import CANVAS, PEN_WIDTH
 from capsviz.training.checkpoint import DEFAULT_DIR, WEIGHTS, load_model, save_weights, write_card
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -125,12 +126,9 @@ ONE = [[(140, 40), (140, 240)]]
 SEVEN = [[(70, 50), (210, 50), (120, 240)]]
 
 
-def _draw(at: AppTest, lines=ONE, width: int = PEN_WIDTH, key: str = f"{state.CANVAS_PREFIX}0") -> AppTest:
-    at.session_state[key] = {
-        "drawing": {"raw": {"objects": []}, "data": _png_url(_canvas_drawing(lines, width))},
-        "backgroundFit": None,
-    }
-    return at.run()
+def _draw(at: AppTest, lines=ONE, width: int = PEN_WIDTH) -> AppTest:
+    """Strokes along ``lines`` (canvas px polylines) at pen ``width``, sent as the canvas sends them on pen-up."""
+    return send_drawing(at, to_payload(polyline_drawing(lines, width)))
 
 
 def _metric(at: AppTest, label: str = "Prediction"):
@@ -170,16 +168,16 @@ def test_drawing_is_classified_and_clear_empties_the_canvas(env):
     assert m.proto.delta.startswith("length ")
     assert not any("Draw a digit" in i.value for i in at.info)
     assert _pose_editor(at)[1]["digit"] == int(m.value)
-    (clear,) = [b for b in at.button if b.label == "Clear"]
-    clear.click().run()
+    assert not [b for b in at.button if b.label == "Clear"]  # the canvas's toolbar has its own
+    send_drawing(at, {"v": 1, "size": CANVAS, "strokes": []})  # the canvas's Clear (or undoing every stroke)
     _no_exception(at)
-    assert at.session_state[state.CANVAS_GEN] == 1  # the canvas remounts under a new key, empty
+    assert canvas_data(at)["drawing"] is None
     assert any("Draw a digit" in i.value for i in at.info)
     assert _metric(at) is None
 
 
 def test_a_dot_is_too_small_and_warns(env):
-    at = _draw(_app(), lines=[[(140, 140), (141, 140)]], width=2)  # a 3x3 px speck
+    at = _draw(_app(), lines=[[(140, 140), (141, 140)]], width=8)  # a click with the thinnest pen
     _no_exception(at)
     assert at.warning and "too small" in at.warning[0].value
     assert _metric(at) is None

@@ -12,6 +12,7 @@ import io
 import numpy as np
 import pytest
 import torch
+from conftest import canvas_data, send_drawing
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 from test_app import (  # noqa: F401  (test_app's fixtures, found by name)
@@ -30,9 +31,11 @@ from test_app import (  # noqa: F401  (test_app's fixtures, found by name)
 from capsviz.app import cached, pair_text, state
 from capsviz.app.timing import pose_editor_payload, send_pose
 from capsviz.data.multimnist import MULTIMNIST_CONFIG, SIZE, load_test_set
+from capsviz.data.preprocess_pair import INK_COLOURS
+from capsviz.data.strokes import Stroke, StrokeDrawing, to_payload
 from capsviz.model.capsnet import CapsNet
 from capsviz.testsets.drawn_digits import drawing_for
-from capsviz.testsets.drawn_pairs import render_pair
+from capsviz.testsets.drawn_pairs import pair_strokes
 from capsviz.training.checkpoint import save_weights, write_card
 
 PAIR_CARD = {
@@ -68,19 +71,16 @@ def _two_digits(at: AppTest | None = None) -> AppTest:
     return at
 
 
-def _pair_canvas(first: int = 3, second: int = 7, offset: int = 36) -> np.ndarray:
-    """The canvas's RGBA: ``first`` in the first pen, ``second`` painted over it in the second, offset."""
+def _pair_canvas(first: int = 3, second: int = 7, offset: int = 36) -> StrokeDrawing:
+    """The canvas's strokes: ``first`` with the first pen, ``second`` over it with the second, offset."""
     a = drawing_for(first, centre=(140 - offset / 2, 140), height=190, width=18)
     b = drawing_for(second, centre=(140 + offset / 2, 140), height=190, width=18)
-    return render_pair(a, b)
+    return pair_strokes(a, b)
 
 
-def _draw_pair(at: AppTest, rgba: np.ndarray, gen: int = 0) -> AppTest:
-    at.session_state[f"{state.PAIR_CANVAS_PREFIX}{gen}"] = {
-        "drawing": {"raw": {"objects": []}, "data": _png_url(Image.fromarray(rgba))},
-        "backgroundFit": None,
-    }
-    return at.run()
+def _draw_pair(at: AppTest, drawing: StrokeDrawing) -> AppTest:
+    """Send ``drawing`` as the canvas does on pen-up."""
+    return send_drawing(at, to_payload(drawing))
 
 
 def _predicted(at: AppTest) -> tuple[int, int]:
@@ -138,18 +138,18 @@ def test_drawing_in_two_colours_gives_two_digits_and_two_reconstructions(pair_en
 
 
 def test_one_pen_is_read_whole_and_clear_empties_the_canvas(pair_env):
-    rgba = _pair_canvas()
-    white = np.where(rgba[..., :3].max(axis=2, keepdims=True) > 0, rgba[..., :3].max(axis=2, keepdims=True), 0)
-    first_pen_only = rgba.copy()
-    first_pen_only[..., :3] = (white / 255.0 * np.array([251, 191, 36])).round().astype(np.uint8)
+    both = _pair_canvas()
+    first_pen_only = both.with_strokes(Stroke(s.points, s.width, 0) for s in both.strokes)
     at = _draw_pair(_two_digits(), first_pen_only)
     _no_exception(at)
     assert any(pair_text.PAIR_ONE_INK in c.value for c in at.caption)
     assert _metric(at) is not None
-    (clear,) = [b for b in at.button if b.label == "Clear"]
-    clear.click().run()
+    data = canvas_data(at)
+    assert data["pens"] == 2 and data["colours"] == list(INK_COLOURS) and data["pen"] == 0
+    assert not [b for b in at.button if b.label == "Clear"]  # the canvas's toolbar has its own
+    _draw_pair(at, StrokeDrawing())  # the canvas's Clear
     _no_exception(at)
-    assert at.session_state[state.PAIR_CANVAS_GEN] == 1
+    assert canvas_data(at)["drawing"] is None
     assert _metric(at) is None and any("Draw two different digits" in i.value for i in at.info)
 
 
