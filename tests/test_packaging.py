@@ -52,7 +52,9 @@ def test_the_wheel_carries_assets_and_the_shipped_checkpoint(installed):
     for whl in installed.parent.joinpath("wheels").glob("*.whl"):
         names |= set(zipfile.ZipFile(whl).namelist())
     assert "capsviz/shipped/capsnet.safetensors" in names and "capsviz/shipped/model_card.json" in names
-    assert "capsviz/app/assets/canvas_toolbar_fix.js" in names
+    for component in ("canvas", "pose_editor"):  # the custom components' html, css and js
+        for ext in ("html", "css", "js"):
+            assert f"capsviz/app/components/{component}/{component}.{ext}" in names
     points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(next(installed.parent.joinpath("wheels").glob("*.whl"))).read(points).decode()
     for name in ENTRY_POINTS:
