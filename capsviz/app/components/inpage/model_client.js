@@ -1,0 +1,121 @@
+// capsviz in-page model, main-thread side: starts model_worker.js and hands it one drawing at a time.
+//
+//   import { ModelClient } from ".../inpage/model_client.js";
+//   const client = new ModelClient({ model: { hash, url }, onUnavailable: (why) => fallBackToServer(why) });
+//   const trace = await client.run(image28, 3);   // the worker's result, or null when dropped or unavailable
+//
+// At most one request is in flight. A request made while one runs waits as "pending"; a newer one replaces it
+// (the replaced caller's promise resolves to null): frames are dropped, never queued, so the page always traces
+// the newest drawing next. "Unavailable" (no WebAssembly or Worker, a worker that fails to start, or a model
+// that fails to load) is reported once through onUnavailable and every later run resolves to null at once.
+//
+// Options: model {hash, url} | {hash, bytes} | {hash} (see model_worker.js), workerUrl (default: model_worker.js
+// beside this file), vendorUrl (the vendored onnxruntime-web folder; default ../vendor/onnxruntime-web/ beside
+// this file), onReady(info) with the worker's "ready" message, onUnavailable(reason).
+
+export class ModelClient {
+  constructor({ model, workerUrl, vendorUrl, onReady, onUnavailable } = {}) {
+    this.onReady = onReady || (() => {});
+    this.onUnavailable = onUnavailable || (() => {});
+    this.unavailable = null; // the reason, once
+    this.info = null;
+    this.inFlight = null; // {id, resolve}
+    this.pending = null; // {image, iterations, resolve}
+    this.nextId = 1;
+    this.dropped = 0;
+    this.ready = new Promise((resolve) => (this._resolveReady = resolve));
+    const missing = ModelClient.missingFeature();
+    if (missing) {
+      this._fail(`${missing} is not available in this browser`);
+      return;
+    }
+    try {
+      const url = workerUrl || new URL("./model_worker.js", import.meta.url);
+      this.worker = new Worker(url, { type: "module", name: "capsviz-model" });
+    } catch (err) {
+      this._fail(`the model worker could not start: ${err?.message ?? err}`);
+      return;
+    }
+    this.worker.onmessage = ({ data }) => this._onMessage(data);
+    this.worker.onerror = (event) => {
+      event.preventDefault?.();
+      this._fail(`the model worker failed: ${event.message || "script error"}`);
+    };
+    const base = vendorUrl || new URL("../vendor/onnxruntime-web/", import.meta.url).href;
+    const transfer = model?.bytes instanceof ArrayBuffer ? [model.bytes] : [];
+    this.worker.postMessage({ type: "init", vendorUrl: String(base), model }, transfer);
+  }
+
+  static missingFeature() {
+    if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function") return "WebAssembly";
+    if (typeof Worker !== "function") return "Web Workers";
+    return null;
+  }
+
+  // Trace one image (Float32Array of side*side values in [0, 1]) with 1..5 routing iterations.
+  run(image, iterations = 3) {
+    if (this.unavailable) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      if (this.pending) {
+        this.pending.resolve(null); // replaced by a newer drawing: dropped
+        this.dropped += 1;
+      }
+      this.pending = { image, iterations, resolve };
+      this._pump();
+    });
+  }
+
+  close() {
+    this.worker?.terminate();
+    this._settleAll();
+  }
+
+  _pump() {
+    if (!this.info || this.inFlight || !this.pending || this.unavailable) return;
+    const { image, iterations, resolve } = this.pending;
+    this.pending = null;
+    const id = this.nextId++;
+    this.inFlight = { id, resolve };
+    const copy = image instanceof Float32Array ? image.slice() : Float32Array.from(image);
+    this.worker.postMessage({ type: "run", id, image: copy, iterations }, [copy.buffer]);
+  }
+
+  _onMessage(data) {
+    if (data.type === "ready") {
+      this.info = data;
+      this._resolveReady(data);
+      this.onReady(data);
+      this._pump();
+    } else if (data.type === "result" && this.inFlight?.id === data.id) {
+      const { resolve } = this.inFlight;
+      this.inFlight = null;
+      resolve(data);
+      this._pump();
+    } else if (data.type === "error") {
+      if (data.init || !this.info) {
+        this._fail(`the model could not be loaded: ${data.message}`);
+      } else if (this.inFlight?.id === data.id) {
+        const { resolve } = this.inFlight;
+        this.inFlight = null;
+        console.warn(`capsviz model: ${data.message}`);
+        resolve(null);
+        this._pump();
+      }
+    }
+  }
+
+  _fail(reason) {
+    if (this.unavailable) return;
+    this.unavailable = reason;
+    this.worker?.terminate();
+    this._settleAll();
+    this._resolveReady(null);
+    this.onUnavailable(reason);
+  }
+
+  _settleAll() {
+    this.pending?.resolve(null);
+    this.inFlight?.resolve(null);
+    this.pending = this.inFlight = null;
+  }
+}

@@ -1,0 +1,174 @@
+// capsviz in-page model: a module Web Worker that runs the exported CapsNet trace (capsviz/export/onnx.py) with
+// the vendored onnxruntime-web (WASM only, one thread, so no SharedArrayBuffer and no COOP/COEP headers).
+//
+//   new Worker(new URL("./model_worker.js", import.meta.url), { type: "module" })   (model_client.js does this)
+//
+// Messages in:
+//   {type: "init", vendorUrl, model: {hash, url} | {hash, bytes: ArrayBuffer} | {hash}}
+//       vendorUrl: the folder holding ort.wasm.min.mjs, ort-wasm-simd-threaded.{mjs,wasm} (default: ../vendor/
+//       onnxruntime-web/ beside this file). The model's bytes come from the page's store (Cache API, or IndexedDB
+//       where the page is not a secure context) under its hash, else from `bytes`, else from one fetch of `url`;
+//       what was fetched or given is stored, so a reload downloads nothing. {hash} alone: the store or an error.
+//       The WASM runtime is kept in the same store under its URL.
+//   {type: "run", id, image: Float32Array(S*S) in [0, 1], iterations: 1..5}
+// Messages out:
+//   {type: "ready", hash, source: "store" | "network" | "bytes", modelBytes, sessionMs, warmMs, side, primary,
+//        maxIterations}
+//   {type: "result", id, iterations, lengths: Float32Array(k*10), couplings: Float32Array(k*I*10),
+//        poses: Float32Array(k*10*16), primary: Float32Array(I*8), prediction, ms}
+//       row r of lengths / couplings / poses is routing iteration r+1 (the last row: the final values);
+//       I = the number of primary capsules (1152; 3200 for the two-digit model); ms: the session.run time.
+//   {type: "error", id?, message}       (an init error means the model is unavailable)
+
+const STORE = "capsviz-inpage-v1";
+const MAX_MODELS = 3; // model entries kept in the store; older ones are evicted
+const OUTPUTS = ["lengths", "couplings", "poses", "primary"];
+
+let ort = null;
+let session = null;
+let info = null; // {side, primary, maxIterations}
+
+// --- the store: Cache API where there is one, else IndexedDB ----------------------------------------------
+
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(STORE, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore("blobs");
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+async function dbOp(mode, fn) {
+  const db = await openDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction("blobs", mode);
+      const req = fn(tx.objectStore("blobs"));
+      tx.oncomplete = () => resolve(req.result);
+      tx.onerror = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+const storeKey = (key) => `https://capsviz.invalid/${encodeURIComponent(key)}`;
+
+async function storeGet(key) {
+  try {
+    if (self.caches) {
+      const hit = await (await caches.open(STORE)).match(storeKey(key));
+      return hit ? await hit.arrayBuffer() : null;
+    }
+    return (await dbOp("readonly", (s) => s.get(key))) ?? null;
+  } catch (err) {
+    return null; // a broken store is a cache miss
+  }
+}
+
+async function storePut(key, bytes) {
+  try {
+    if (self.caches) {
+      const cache = await caches.open(STORE);
+      await cache.put(storeKey(key), new Response(bytes.slice(0)));
+      const models = (await cache.keys()).filter((r) => r.url.includes("model%3A"));
+      for (const old of models.slice(0, Math.max(0, models.length - MAX_MODELS))) await cache.delete(old);
+    } else {
+      await dbOp("readwrite", (s) => s.put(bytes.slice(0), key));
+    }
+  } catch (err) {
+    // quota or private mode: run from memory, download again next visit
+  }
+}
+
+async function cachedFetch(key, url) {
+  const stored = await storeGet(key);
+  if (stored) return { bytes: stored, source: "store" };
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const bytes = await response.arrayBuffer();
+  await storePut(key, bytes);
+  return { bytes, source: "network" };
+}
+
+// --- the session -------------------------------------------------------------------------------------------
+
+async function modelBytes(model) {
+  const key = `model:${model.hash}`;
+  if (model.bytes) {
+    await storePut(key, model.bytes);
+    return { bytes: model.bytes, source: "bytes" };
+  }
+  if (model.url) return cachedFetch(key, model.url);
+  const stored = await storeGet(key);
+  if (!stored) throw new Error(`model ${model.hash} is not stored in this browser and no url or bytes were given`);
+  return { bytes: stored, source: "store" };
+}
+
+async function init({ vendorUrl, model }) {
+  const base = new URL(vendorUrl || "../vendor/onnxruntime-web/", import.meta.url).href.replace(/\/?$/, "/");
+  ort = await import(`${base}ort.wasm.min.mjs`);
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  ort.env.wasm.wasmPaths = base;
+  const wasmUrl = `${base}ort-wasm-simd-threaded.wasm`;
+  ort.env.wasm.wasmBinary = (await cachedFetch(`ort:${wasmUrl}`, wasmUrl)).bytes;
+  const got = await modelBytes(model);
+  const t0 = performance.now();
+  session = await ort.InferenceSession.create(new Uint8Array(got.bytes), {
+    executionProviders: ["wasm"],
+    graphOptimizationLevel: "all",
+  });
+  const sessionMs = performance.now() - t0;
+  const side = session.inputMetadata?.[0]?.shape?.[2] ?? 28;
+  // One warm-up run (the first is slow) that also tells the graph's sizes.
+  const t1 = performance.now();
+  const out = await session.run({ image: new ort.Tensor("float32", new Float32Array(side * side), [1, 1, side, side]) });
+  const warmMs = performance.now() - t1;
+  const maxIterations = out.lengths.dims[0];
+  info = { side, primary: out.couplings.dims[1], maxIterations };
+  for (const name of OUTPUTS) out[name].dispose?.();
+  return { type: "ready", hash: model.hash, source: got.source, modelBytes: got.bytes.byteLength, sessionMs, warmMs, ...info };
+}
+
+async function run({ id, image, iterations }) {
+  if (!session) throw new Error("the model is not loaded");
+  const { side, primary, maxIterations } = info;
+  if (!(image instanceof Float32Array) || image.length !== side * side) {
+    throw new Error(`image must be a Float32Array of ${side * side} values`);
+  }
+  const k = Math.max(1, Math.min(maxIterations, Math.round(iterations) || 3));
+  const t0 = performance.now();
+  const out = await session.run({ image: new ort.Tensor("float32", image, [1, 1, side, side]) });
+  const ms = performance.now() - t0;
+  const [lengths, couplings, poses, prim] = OUTPUTS.map((name) => out[name].data);
+  const result = {
+    type: "result",
+    id,
+    iterations: k,
+    lengths: lengths.slice(0, k * 10),
+    couplings: couplings.slice(0, k * primary * 10),
+    poses: poses.slice(0, k * 160),
+    primary: prim.slice(),
+    ms,
+  };
+  const last = result.lengths.subarray((k - 1) * 10);
+  result.prediction = last.indexOf(Math.max(...last));
+  for (const name of OUTPUTS) out[name].dispose?.();
+  return result;
+}
+
+self.onmessage = async ({ data }) => {
+  try {
+    if (data.type === "init") {
+      self.postMessage(await init(data));
+    } else if (data.type === "run") {
+      const result = await run(data);
+      const buffers = ["lengths", "couplings", "poses", "primary"].map((n) => result[n].buffer);
+      self.postMessage(result, buffers);
+    }
+  } catch (err) {
+    self.postMessage({ type: "error", id: data.id, init: data.type === "init", message: String(err?.message ?? err) });
+  }
+};
