@@ -146,6 +146,8 @@ def test_one_pen_is_read_whole_and_clear_empties_the_canvas(pair_env):
     assert _metric(at) is not None
     data = canvas_data(at)
     assert data["pens"] == 2 and data["colours"] == list(INK_COLOURS) and data["pen"] == 0
+    at.button_group(key=state.PAIR_INK).set_value(state.PAIR_INKS[1]).run()  # the pen picker: the next strokes' pen
+    assert canvas_data(at)["pen"] == 1 and canvas_data(at)["drawing"] == to_payload(first_pen_only)
     assert not [b for b in at.button if b.label == "Clear"]  # the canvas's toolbar has its own
     _draw_pair(at, StrokeDrawing())  # the canvas's Clear
     _no_exception(at)

@@ -146,12 +146,12 @@ class Canvas {
 
   down(e) {
     if (this.active || (e.pointerType === "mouse" && e.button !== 0)) return;
-    e.preventDefault();
+    // No preventDefault: a mouse press focuses the canvas the native way (the keys work at once, and no
+    // keyboard-focus ring shows); touch-action and user-select keep the page from scrolling or selecting.
     if (this.strokes.length >= this.maxStrokes || this.stored >= this.maxPoints) {
       this.say("The drawing is full: clear it (or undo) to draw more");
       return;
     }
-    this.canvas.focus({ preventScroll: true });
     try {
       this.canvas.setPointerCapture(e.pointerId);
     } catch {
