@@ -15,20 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from canvas_page import canvas, canvas_box, click_clear, draw_strokes, ink_at, wait_for_app
 from playwright.sync_api import Page, expect
 
-from capsviz.bench.browser import (
+from capsviz.bench.browser.pages import (
     UPDATE_TIMEOUT_MS,
     app_errors,
-    canvas_box,
-    click_clear,
-    draw_strokes,
-    ink_at,
     prediction,
     prediction_value,
     prompt,
-    upper_canvas,
-    wait_for_app,
     wait_for_editor,
     wait_until_idle,
 )
@@ -82,7 +77,7 @@ def test_draw_predict_pose_and_clear(page: Page, streamlit_url: str, screenshot_
     except Exception as exc:
         raise AssertionError(f"the Draw prompt never showed; app errors: {app_errors(page) or 'none'}") from exc
     expect(prompt(page)).to_be_visible()
-    expect(upper_canvas(page)).to_be_visible()
+    expect(canvas(page)).to_be_visible()
     expect(prediction(page)).to_have_count(0)
     box = canvas_box(page)
     assert abs(box["width"] - CANVAS) < 2 and abs(box["height"] - CANVAS) < 2, f"unexpected canvas box {box}"
