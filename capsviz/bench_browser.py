@@ -1,6 +1,6 @@
 """``python -m capsviz.bench_browser``: the benchmark's browser section on its own.
 
-A short door to ``capsviz.bench.browser``, where the command lives."""
+A short door to the package ``capsviz.bench.browser`` (its command: capsviz.bench.browser.cli)."""
 
 import runpy
 

@@ -1,6 +1,6 @@
 """``python -m capsviz.bench_load``: the load benchmark: many sessions against one server.
 
-A short door to ``capsviz.bench.load``, where the command lives."""
+A short door to the package ``capsviz.bench.load`` (its command: capsviz.bench.load.cli)."""
 
 import runpy
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from capsviz.bench import browser as bench_browser
+from capsviz.bench.browser import chromium as bench_browser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "scripts" / "install_browser.sh"

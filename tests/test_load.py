@@ -11,14 +11,20 @@ import threading
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from capsviz.bench import load as bench_load
-from capsviz.bench.load import Capture, Checker, Sample, Submission
+from capsviz.bench.browser.measure import quantile
+from capsviz.bench.load.client import CANVAS_COMPONENT, Capture
+from capsviz.bench.load.drawings import Submission
+from capsviz.bench.load.report import format_rows, format_table
+from capsviz.bench.load.runs import run_load, run_memory
+from capsviz.bench.load.sampling import Sample
+from capsviz.bench.load.sessions import Checker, run_async, schedule
+from capsviz.bench.load.summaries import PLATEAU_MB, growth_last_half, rss_at, rss_by_drawings
 
 # --- fast: bookkeeping --------------------------------------------------------------------------------------
 
 
 def test_schedule_spreads_sessions_over_the_interval():
-    times = bench_load.schedule(sessions=4, interval_s=2.0, duration_s=5.0, t0=100.0)
+    times = schedule(sessions=4, interval_s=2.0, duration_s=5.0, t0=100.0)
     assert times[0] == [100.0, 102.0, 104.0]
     assert times[1] == [100.5, 102.5, 104.5]
     assert times[3] == [101.5, 103.5]  # 105.5 is past the duration
@@ -34,7 +40,7 @@ def test_the_bench_runs_where_an_event_loop_is_already_running():
         return 42
 
     async def caller() -> int:
-        return bench_load._run_async(answer())
+        return run_async(answer())
 
     got: list[int] = []  # a thread of its own: pytest's may hold Playwright's loop already
     thread = threading.Thread(target=lambda: got.append(asyncio.run(caller())))
@@ -44,19 +50,19 @@ def test_the_bench_runs_where_an_event_loop_is_already_running():
 
 
 def test_quantile_interpolates():
-    assert bench_load.quantile([1, 2, 3, 4], 0.5) == 2.5
-    assert bench_load.quantile([5], 0.95) == 5
-    assert bench_load.quantile(list(range(101)), 0.95) == 95
+    assert quantile([1, 2, 3, 4], 0.5) == 2.5
+    assert quantile([5], 0.95) == 5
+    assert quantile(list(range(101)), 0.95) == 95
 
 
 def test_rss_by_drawings_and_growth_over_the_last_half():
     rows = [(0, 500, 0), (1, 700, 50), (2, 800, 95), (3, 780, 100), (4, 790, 105), (5, 805, 180), (6, 815, 190)]
     rows += [(7, 795, 200)]
     samples = [Sample(t, mb, 0.0, d) for t, mb, d in rows]
-    assert bench_load.rss_at(samples, 100) == 780
-    assert bench_load.rss_at(samples, 150) == 805  # the first sample once 150 were answered
-    assert bench_load.growth_last_half(samples, 200) == 805 - 790  # medians: 180-200 drawn vs 90-110 drawn
-    assert bench_load.rss_by_drawings(samples, 200)[0] == (0, 500)
+    assert rss_at(samples, 100) == 780
+    assert rss_at(samples, 150) == 805  # the first sample once 150 were answered
+    assert growth_last_half(samples, 200) == 805 - 790  # medians: 180-200 drawn vs 90-110 drawn
+    assert rss_by_drawings(samples, 200)[0] == (0, 500)
 
 
 def _delta(el_setter) -> ForwardMsg:
@@ -72,7 +78,7 @@ def test_capture_reads_the_prediction_canvas_errors_and_spinners():
         el.metric.label, el.metric.body = "Prediction", "7"
 
     def canvas(el):
-        el.bidi_component.component_name, el.bidi_component.id = bench_load.CANVAS_COMPONENT, "$$ID-x-canvas_0"
+        el.bidi_component.component_name, el.bidi_component.id = CANVAS_COMPONENT, "$$ID-x-canvas_0"
 
     def exception(el):
         el.exception.type, el.exception.message = "ValueError", "boom"
@@ -105,7 +111,7 @@ def test_checker_names_another_sessions_drawing():
 def test_four_concurrent_sessions_each_see_their_own_prediction():
     """Four sessions draw different digits at the same moments (a drawing each every 2 s for 6 s, after a first
     drawing each): every answer is the session's own drawing and prediction, nothing fails, one model load."""
-    result = bench_load.run_load(4, interval_s=2.0, duration_s=6.0, ramp_s=0.0, seed=0)
+    result = run_load(4, interval_s=2.0, duration_s=6.0, ramp_s=0.0, seed=0)
     assert result["sessions_opened"] == 4
     assert result["errors"] == 0, result["error_examples"]
     assert result["mismatched_answers"] == 0, result["mismatch_examples"]
@@ -126,10 +132,10 @@ def test_memory_plateaus():
     a run this long would take 3 minutes here. The shipped configuration, 2,000 drawings
     (``python -m capsviz.bench_load --memory 2000``): 1,120 MB after 200, 1,148 after 500, 1,149 after 1,000,
     1,164 after 2,000 (peak 1,166)."""
-    result = bench_load.run_memory(450, sessions=4, per_session=75, seed=3, gc_mode="freeze-at-load")
-    print(bench_load.format_table(bench_load.format_rows(result)))
+    result = run_memory(450, sessions=4, per_session=75, seed=3, gc_mode="freeze-at-load")
+    print(format_table(format_rows(result)))
     assert result["drawings"] == 450
     assert result["errors"] == 0, result["error_examples"]
     assert result["mismatched_answers"] == 0, result["mismatch_examples"]
     assert result["server"]["model_loads"] == 1
-    assert result["rss_growth_last_half_mb"] < bench_load.PLATEAU_MB, result["rss_by_drawings"]
+    assert result["rss_growth_last_half_mb"] < PLATEAU_MB, result["rss_by_drawings"]

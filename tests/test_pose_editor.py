@@ -212,7 +212,7 @@ def test_weights_go_once_per_session_and_the_pose_comes_back():
 
 
 def test_bench_lateness_pairs_each_input_with_the_first_frame_that_drew_it():
-    from capsviz.bench.browser import lateness
+    from capsviz.bench.browser.measure import lateness
 
     inputs = [{"t": 0.0, "seq": 1}, {"t": 5.0, "seq": 2}, {"t": 9.0, "seq": 3}, {"t": 30.0, "seq": 4}]
     frames = [{"t": 16.0, "seq": 3}, {"t": 33.0, "seq": 4}]  # one frame drew inputs 1-3 (coalesced)

@@ -173,7 +173,8 @@ def app_section(args: argparse.Namespace, res: dict) -> Rows:
 
 def browser_section(args: argparse.Namespace, res: dict) -> Rows:
     """Headless chromium: the pose editor's frames and decoder, pen-up to prediction, bytes per drawing."""
-    from capsviz.bench.browser import format_table, run_browser_bench
+    from capsviz.bench.browser.report import format_table
+    from capsviz.bench.browser.run import run_browser_bench
 
     res["browser"] = run_browser_bench()
     res["tables"].append(format_table(res["browser"]))
@@ -192,7 +193,8 @@ def attribution_section(args: argparse.Namespace, res: dict) -> Rows:
 
 def load_section(args: argparse.Namespace, res: dict) -> Rows:
     """N sessions drawing at once against one server (Streamlit's websocket protocol)."""
-    from capsviz.bench.load import format_rows, run_load
+    from capsviz.bench.load.report import format_rows
+    from capsviz.bench.load.runs import run_load
 
     res["load"] = run_load(args.load, args.load_interval, args.load_duration)
     return format_rows(res["load"])

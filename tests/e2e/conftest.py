@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from capsviz.bench.browser import CHROMIUM_ENV, UPDATE_TIMEOUT_MS, find_chromium, launch_chromium
+from capsviz.bench.browser.chromium import CHROMIUM_ENV, find_chromium, launch_chromium
+from capsviz.bench.browser.pages import UPDATE_TIMEOUT_MS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install_browser.sh"
@@ -117,7 +118,7 @@ def serve_page(tmp_path_factory):
     root), started once per session per script and stopped at the end (e.g. the pose editor's test page)."""
     import contextlib
 
-    from capsviz.bench.browser import serve_streamlit
+    from capsviz.bench.browser.serve import serve_streamlit
 
     urls: dict[str, str] = {}
     with contextlib.ExitStack() as stack:

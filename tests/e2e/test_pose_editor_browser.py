@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from capsviz.bench.browser import (
+from capsviz.bench.browser.pages import (
     UPDATE_TIMEOUT_S,
     slider_point,
     slider_range,
