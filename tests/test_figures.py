@@ -22,7 +22,18 @@ from capsviz.figures.routing import (
     coupling_type_figure,
     deviation_span,
 )
-from capsviz.figures.style import ACCENT, MUTED, RIVAL, png_data_url, tile, to_uint8
+from capsviz.figures.style import (
+    ACCENT,
+    DARK,
+    LIGHT,
+    MUTED,
+    RIVAL,
+    contrast_ratio,
+    palette_for,
+    png_data_url,
+    tile,
+    to_uint8,
+)
 from capsviz.figures.sweeps import perturbation_figure, sweep_figure
 from capsviz.inspect.trace import primary_index, unflatten_primary
 
@@ -273,3 +284,133 @@ def test_sweep_figure_tracks_pose_lengths_predictions_and_current():
     assert list(labels.textfont.color)[-1] == RIVAL and list(labels.textfont.color)[0] == ACCENT
     assert [s for s in fig.layout.shapes if s.x0 == 15.0 and s.x1 == 15.0]
     assert fig.layout.xaxis2.title.text == "rotation"
+
+
+# --- light and dark ------------------------------------------------------------------------------------
+
+
+def _text_colours(node, key: str = "") -> list[str]:
+    """Every colour a figure's JSON gives to text: the ``color`` of each font, tick font and text font (a single
+    colour or a list of them), anywhere in its layout, traces and frames; not its template's (plotly's default
+    here, Streamlit's chart theme in the app, whose axis colours the figures override)."""
+    found: list[str] = []
+    if isinstance(node, dict) and key != "template":
+        if key in ("font", "tickfont", "textfont") and "color" in node:
+            colour = node["color"]
+            found += [colour] if isinstance(colour, str) else list(colour)
+        for k, v in node.items():
+            found += _text_colours(v, k)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            found += _text_colours(v, key)
+    return found
+
+
+def _every_figure(palette) -> dict[str, go.Figure]:
+    """Each builder once, with small arrays, in ``palette``."""
+    from capsviz.figures import atlas, pairs
+    from capsviz.figures.playback import routing_playback_figure, with_playback
+
+    rng = np.random.default_rng(0)
+    lengths = np.linspace(0.05, 0.95, 10)
+    image = rng.random((28, 28))
+    coupling = rng.dirichlet(np.ones(10), size=(32, 6, 6))
+    u = rng.random((32, 6, 6))
+    by_type = coupling_by_type(coupling, u)
+    spatial, dominant = coupling_spatial(coupling, u)
+    grid = rng.random((16, 3, 28, 28))
+    steps = [coupling_matrix_figure(coupling, u, prediction=2, palette=palette) for _ in range(2)]
+    return {
+        "lengths": lengths_figure(lengths, palette=palette),
+        "convergence": convergence_figure(np.tile(lengths, (3, 1)), np.array([3.3, 3.2, 3.1]), 9, 2, palette=palette),
+        "type": coupling_type_figure(by_type, prediction=4, palette=palette),
+        "spatial": coupling_spatial_figure(image, spatial, dominant, [3, 8], lengths, 3, palette=palette),
+        "matrix": with_playback(steps, ["1", "2"], palette=palette),
+        "playback": routing_playback_figure(
+            image, [by_type] * 2, [(spatial, dominant)] * 2, [3], 3, False, 0.1, 1.0, ["a", "b"], palette=palette
+        ),
+        "perturbation": perturbation_figure(
+            rng.random((16, 11, 28, 28)), np.linspace(-0.25, 0.25, 11), 5, palette=palette
+        ),
+        "sweep": sweep_figure(
+            np.arange(5.0), rng.random((5, 16)), rng.random((5, 10)), np.array([1, 1, 7, 1, 1]), 1, 2.0, palette=palette
+        ),
+        "atlas": atlas.atlas_figure(grid, ["1 · slant", "2 · mixed"] + ["x"] * 14, 7, palette=palette),
+        "attribution": atlas.attribution_figure(image, [image - 0.5], ["t"], palette=palette),
+        "source": atlas.source_overlay_figure(image, image - 0.5, "t", palette=palette),
+        "relation": atlas.routing_relation_figure(
+            image, np.full((6, 6), 1 / 36), lengths / lengths.sum(), lengths / lengths.sum(), 9, 8, palette=palette
+        ),
+        "pair lengths": pairs.pair_lengths_figure(lengths, (9, 8), palette=palette),
+        "stroke shares": pairs.stroke_share_figure(rng.random((3, 2, 2)), (9, 8), ("a", "b"), 0.1, palette=palette),
+        "accuracy": pairs.accuracy_by_iterations_figure({"1": 90.0, "3": 93.0}, 3, palette=palette),
+    }
+
+
+@pytest.mark.parametrize("palette", [LIGHT, DARK], ids=lambda p: p.name)
+def test_every_palette_reads_on_its_page(palette):
+    """Text (the ink; the muted tick labels, also on the atlas's panel; hover labels) contrasts >= 4.5 (WCAG AA)
+    with the page it was chosen for, the rival's colour (also text, in the sweep) too; the coupling scale's middle
+    (uniform routing) is close to the page, its ends far from it."""
+    assert contrast_ratio(palette.ink, palette.background) >= 7.0
+    assert contrast_ratio(palette.muted, palette.background) >= 4.5
+    assert contrast_ratio(palette.muted, palette.panel) >= 4.5
+    assert contrast_ratio(palette.ink, palette.panel) >= 4.5
+    assert contrast_ratio(palette.ink, palette.hover) >= 4.5
+    assert contrast_ratio(palette.rival, palette.background) >= 4.5
+    assert contrast_ratio(palette.faint, palette.background) > contrast_ratio(palette.grid, palette.background) > 1.1
+    scale = dict((pos, colour) for pos, colour in palette.coupling_scale)
+    assert contrast_ratio(scale[0.5], palette.background) < 1.5
+    assert min(contrast_ratio(scale[end], palette.background) for end in (0.0, 1.0)) > 3.0
+    assert palette_for(palette.name) is palette
+
+
+def test_palette_for_defaults_to_light():
+    assert palette_for(None) is LIGHT and palette_for("") is LIGHT and palette_for("sepia") is LIGHT
+    assert palette_for("dark") is DARK
+    assert contrast_ratio("#FFFFFF", "#000000") == pytest.approx(21.0)
+    assert contrast_ratio("#767676", "#FFFFFF") == pytest.approx(4.54, abs=0.01)  # WCAG's smallest AA grey
+
+
+def test_palettes_match_the_pages_of_the_streamlit_theme():
+    """.streamlit/config.toml follows the viewer (no ``base``) and its light and dark pages are the palettes'."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    theme = config["theme"]
+    assert "base" not in theme and theme["primaryColor"].upper() == ACCENT
+    for palette in (LIGHT, DARK):
+        page = theme[palette.name]
+        assert page["backgroundColor"].upper() == palette.background
+        assert page["textColor"].upper() == palette.ink
+
+
+@pytest.mark.parametrize("palette", [LIGHT, DARK], ids=lambda p: p.name)
+def test_every_figure_writes_in_its_palette(palette):
+    """Each builder's text (axes, tick labels, titles, annotations, legends, hover labels, the playback controls)
+    is in colours that read on the palette's page, and its backgrounds are transparent (the page shows). The
+    accent (the prediction's title) is exempt on the light page: 2.8:1, as the brand's orange, beside its text."""
+    for name, fig in _every_figure(palette).items():
+        layout = fig.layout
+        assert layout.paper_bgcolor == "rgba(0,0,0,0)" and layout.plot_bgcolor == "rgba(0,0,0,0)", name
+        assert layout.font.color == palette.ink and layout.hoverlabel.bgcolor == palette.hover, name
+        assert layout.xaxis.tickfont.color == palette.muted and layout.yaxis.gridcolor == palette.grid, name
+        colours = set(_text_colours(fig.to_plotly_json())) - {ACCENT}
+        assert colours, name
+        for colour in colours:
+            assert contrast_ratio(colour, palette.background) >= 4.5, (name, colour)
+    if palette is DARK:  # the light page's colours are not left behind
+        dark = _every_figure(DARK)
+        assert list(dark["lengths"].data[0].marker.color)[8] == DARK.rival
+        assert dark["type"].data[0].colorscale[2][1] == DARK.coupling_scale[2][1]
+        for control in (*dark["playback"].layout.updatemenus, *dark["playback"].layout.sliders):
+            assert control.bgcolor == DARK.panel and control.font.color == DARK.ink
+
+
+def test_the_atlas_page_takes_the_palette_panel():
+    from capsviz.figures.atlas import atlas_page
+
+    grid = np.zeros((16, 3, 28, 28))
+    assert tuple(atlas_page(grid)[0, 0]) == (0xF0, 0xF0, 0xF0)
+    assert tuple(atlas_page(grid, page_colour=DARK.panel)[0, 0]) == (0x1E, 0x29, 0x3B)

@@ -18,6 +18,7 @@ from capsviz.data.multimnist import MultiMNISTArrays, MultiMNISTSet, load_test_s
 from capsviz.data.strokes import parse_drawing, render_layers, render_rgba
 from capsviz.figures import atlas as atlas_figures
 from capsviz.figures import sweeps
+from capsviz.figures.style import palette_for
 from capsviz.inspect.attribution import Attribution, attribute
 from capsviz.inspect.equivariance import BatchResult, EquivarianceSweep, Transform, run_images, sweep, transform_image
 from capsviz.inspect.pair_trace import PairTrace, decode_pair
@@ -125,9 +126,10 @@ def mistakes(model_path: str, data_dir: str, labels: np.ndarray) -> tuple[np.nda
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def perturbation_figure(poses: np.ndarray, digit: int, model_path: str) -> Figure:
+def perturbation_figure(poses: np.ndarray, digit: int, model_path: str, theme: str = "light") -> Figure:
+    """The paper's Figure 4 for this pose, in the colours of ``theme`` (capsviz.app.theme.theme_type)."""
     grid = perturbation_grid(model(model_path), poses, digit, FIGURE4_DELTAS)
-    return sweeps.perturbation_figure(grid, FIGURE4_DELTAS, digit)
+    return sweeps.perturbation_figure(grid, FIGURE4_DELTAS, digit, palette=palette_for(theme))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -184,11 +186,12 @@ def pose_atlas(path: str) -> PoseAtlas | None:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def atlas_figure(model_path: str, digit: int) -> Figure | None:
-    """The measured Figure 4 of one class (None where the atlas has no such class)."""
+def atlas_figure(model_path: str, digit: int, theme: str = "light") -> Figure | None:
+    """The measured Figure 4 of one class (None where the atlas has no such class), in the colours of
+    ``theme``."""
     atlas = pose_atlas(model_path)
     if atlas is None or digit not in atlas.classes:
         return None
     entry = atlas.classes[digit]
     grid = atlas_grid(model(model_path), entry)
-    return atlas_figures.atlas_figure(grid, [d.label for d in entry.dims], digit)
+    return atlas_figures.atlas_figure(grid, [d.label for d in entry.dims], digit, palette=palette_for(theme))

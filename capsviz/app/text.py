@@ -81,7 +81,7 @@ def routing_intro(types: int = 32, grid: int = 6) -> str:
         "every digit capsule's pose. The **coupling coefficient** c_ij is the share of primary capsule i's vote "
         f"that goes to digit capsule j (for each i they sum to 1 over the 10 digits). Routing starts uniform, "
         f"c = {_UNIFORM:g}, and each iteration raises c_ij where i's vote agrees with digit j's output. Colours: "
-        f"white = uniform, orange = more than {_UNIFORM:g}, blue = less."
+        f"near the page's colour = uniform, orange = more than {_UNIFORM:g}, blue = less."
     )
 
 

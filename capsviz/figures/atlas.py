@@ -14,12 +14,11 @@ from plotly.subplots import make_subplots
 
 from capsviz.figures.style import (
     ACCENT,
+    COUPLING_SCALE,
     GRAY_SCALE,
-    GRID,
-    INK,
-    MUTED,
+    LIGHT,
     OVERLAY_SCALE,
-    RIVAL,
+    Palette,
     apply_layout,
     png_data_url,
 )
@@ -28,19 +27,12 @@ ATLAS_COLUMNS = ("1st pct", "median", "99th pct")
 BLOCKS_PER_ROW = 4  # atlas: dimensions side by side
 GAP = 2  # px between the three images of one dimension
 BLOCK_GAP_X, BLOCK_GAP_Y = 14, 16  # px between dimensions (room for the name above each)
-# Attribution: blue takes from the capsule's length, orange adds to it, white (transparent) neither.
-ATTRIBUTION_SCALE = [
-    [0.0, "#1D4ED8"],
-    [0.25, "#93C5FD"],
-    [0.5, "rgba(255,255,255,0)"],
-    [0.75, "#FDBA74"],
-    [1.0, "#C2410C"],
-]
+# Attribution: blue takes from the capsule's length, orange adds to it, transparent neither (over the input, white
+# ink on black on either page): the light coupling scale with its white middle see-through.
+ATTRIBUTION_SCALE = [*COUPLING_SCALE[:2], [0.5, "rgba(255,255,255,0)"], *COUPLING_SCALE[3:]]
 
 
 # --- the pose atlas -------------------------------------------------------------------------------------
-
-PAGE = 0.94  # the light gray between the digit tiles
 
 
 def _block_origin(d: int, per_row: int, h: int, block_w: int) -> tuple[int, int]:
@@ -48,31 +40,43 @@ def _block_origin(d: int, per_row: int, h: int, block_w: int) -> tuple[int, int]
     return (d // per_row) * (h + BLOCK_GAP_Y) + BLOCK_GAP_Y, (d % per_row) * (block_w + BLOCK_GAP_X)
 
 
-def atlas_page(grid: np.ndarray, per_row: int = BLOCKS_PER_ROW) -> np.ndarray:
+def _rgb(colour: str) -> np.ndarray:
+    """'#RRGGBB' -> (3,) floats in [0, 1]."""
+    h = colour.lstrip("#")
+    return np.array([int(h[k : k + 2], 16) / 255.0 for k in (0, 2, 4)], np.float32)
+
+
+def atlas_page(grid: np.ndarray, per_row: int = BLOCKS_PER_ROW, page_colour: str = LIGHT.panel) -> np.ndarray:
     """(D, 3, H, W) images in [0, 1] -> one uint8 RGB page: each dimension a block of its three images (white
-    ink on black, as MNIST), blocks in reading order, ``per_row`` to a row, on a light gray page."""
+    ink on black, as MNIST), blocks in reading order, ``per_row`` to a row, on a page of ``page_colour`` (the
+    palette's panel: light gray, or dark slate on a dark page)."""
     dims, cols, h, w = grid.shape
     block_w = cols * w + (cols - 1) * GAP
     rows = -(-dims // per_row)
-    page = np.full((rows * (h + BLOCK_GAP_Y), per_row * block_w + (per_row - 1) * BLOCK_GAP_X), PAGE, np.float32)
+    rgb = np.empty((rows * (h + BLOCK_GAP_Y), per_row * block_w + (per_row - 1) * BLOCK_GAP_X, 3), np.float32)
+    rgb[:] = _rgb(page_colour)
     for d in range(dims):
         top, left = _block_origin(d, per_row, h, block_w)
         for k in range(cols):
             x0 = left + k * (w + GAP)
-            page[top : top + h, x0 : x0 + w] = grid[d, k]
-    rgb = np.repeat(np.clip(page, 0.0, 1.0)[..., None], 3, axis=2)
+            rgb[top : top + h, x0 : x0 + w] = np.clip(grid[d, k], 0.0, 1.0)[..., None]
     return (rgb * 255).round().astype(np.uint8)
 
 
 def atlas_figure(
-    grid: np.ndarray, labels: Sequence[str], digit: int, per_row: int = BLOCKS_PER_ROW, width: int = 1000
+    grid: np.ndarray,
+    labels: Sequence[str],
+    digit: int,
+    per_row: int = BLOCKS_PER_ROW,
+    width: int = 1000,
+    palette: Palette = LIGHT,
 ) -> go.Figure:
     """The measured Figure 4: for each pose dimension of capsule ``digit`` (grid (16, 3, 28, 28)), the
     reconstruction with that dimension at its 1st percentile, median and 99th percentile over the class's MNIST
     test digits, titled with the dimension's measured name (``labels``, e.g. "7 · slant"). The height fits
     the page at ``width`` px."""
     dims, cols, h, w = grid.shape
-    page = atlas_page(grid, per_row)
+    page = atlas_page(grid, per_row, palette.panel)
     fig = go.Figure(go.Image(source=png_data_url(page), zsmooth=False, hoverinfo="skip"))
     block_w = cols * w + (cols - 1) * GAP
     for d, label in enumerate(labels):
@@ -84,7 +88,7 @@ def atlas_figure(
             text=f"<b>{label}</b>" if named else label,
             showarrow=False,
             yanchor="bottom",
-            font=dict(size=12, color=INK if named else "#64748B"),
+            font=dict(size=12, color=palette.ink if named else palette.muted),
         )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -94,7 +98,8 @@ def atlas_figure(
     )
     side, top = 6, 48
     height = top + side + round((width - 2 * side) * page.shape[0] / page.shape[1])
-    return apply_layout(fig, height, title=dict(text=title, font_size=13), margin=dict(l=side, r=side, t=top, b=side))
+    margin = dict(l=side, r=side, t=top, b=side)
+    return apply_layout(fig, height, palette, title=dict(text=title, font_size=13), margin=margin)
 
 
 # --- attribution ------------------------------------------------------------------------------------------
@@ -121,7 +126,7 @@ def attribution_traces(image: np.ndarray, attribution: np.ndarray, span: float |
 
 
 def attribution_figure(
-    image: np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[str], height: int = 300
+    image: np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[str], height: int = 300, palette: Palette = LIGHT
 ) -> go.Figure:
     """One panel per attribution map (each (H, W)) over the same input, side by side, each on its own symmetric
     scale with its colour bar beside it."""
@@ -135,15 +140,17 @@ def attribution_figure(
         fig.add_trace(over, row=1, col=k + 1)
         fig.update_xaxes(visible=False, constrain="domain", row=1, col=k + 1)
         fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{axis}", row=1, col=k + 1)
-    return apply_layout(fig, height)
+    return apply_layout(fig, height, palette)
 
 
-def source_overlay_figure(source: np.ndarray, attribution: np.ndarray, title: str, height: int = 300) -> go.Figure:
+def source_overlay_figure(
+    source: np.ndarray, attribution: np.ndarray, title: str, height: int = 300, palette: Palette = LIGHT
+) -> go.Figure:
     """The attribution mapped back onto the user's drawing (both (H, W), the drawing's pixel grid)."""
     fig = go.Figure(attribution_traces(source, attribution))
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    return apply_layout(fig, height, title=dict(text=title, font_size=13))
+    return apply_layout(fig, height, palette, title=dict(text=title, font_size=13))
 
 
 # --- routing above the ink ----------------------------------------------------------------------------------
@@ -157,6 +164,7 @@ def routing_relation_figure(
     target: int,
     rival: int | None = None,
     height: int = 300,
+    palette: Palette = LIGHT,
 ) -> go.Figure:
     """Left: which primary-capsule grid cells see the most-attributed ink (cell_weight (G, G), sums to 1),
     stretched over the input as the routing panel draws the grid. Right: where those cells' primary capsules send
@@ -185,14 +193,14 @@ def routing_relation_figure(
     fig.update_xaxes(visible=False, row=1, col=1)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", row=1, col=1)
     digits = [str(d) for d in range(j)]
-    colours = [ACCENT if d == target else RIVAL if d == rival else MUTED for d in range(j)]
+    colours = [ACCENT if d == target else palette.rival if d == rival else palette.other for d in range(j)]
     above = 100 * (np.asarray(routed) - 1 / j)
     everyone = 100 * (np.asarray(routed_all) - 1 / j)
     fig.add_trace(go.Bar(x=digits, y=above, marker_color=colours, name="above the ink"), 1, 2)
     marks = go.Scatter(
-        x=digits, y=everyone, mode="markers", marker=dict(symbol="line-ew-open", size=22, color=INK), name="all"
+        x=digits, y=everyone, mode="markers", marker=dict(symbol="line-ew-open", size=22, color=palette.ink), name="all"
     )
     fig.add_trace(marks, 1, 2)
-    fig.update_yaxes(title_text=f"pp vs 1/{j}", gridcolor=GRID, zerolinecolor=INK, row=1, col=2)
+    fig.update_yaxes(title_text=f"pp vs 1/{j}", zerolinecolor=palette.ink, row=1, col=2)
     fig.update_xaxes(title_text="digit capsule", row=1, col=2)
-    return apply_layout(fig, height, showlegend=True, legend=dict(orientation="h", y=-0.3, x=0.5))
+    return apply_layout(fig, height, palette, showlegend=True, legend=dict(orientation="h", y=-0.3, x=0.5))

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from capsviz.figures.style import ACCENT, GRID, MUTED, RIVAL, add_lines, apply_layout, hline
+from capsviz.figures.style import ACCENT, LIGHT, Palette, add_lines, apply_layout, hline
 from capsviz.model.losses import M_MINUS, M_PLUS
 
 
-def class_colours(n: int, highlight: int | None, rival: int | None = None) -> list[str]:
-    return [ACCENT if j == highlight else RIVAL if j == rival else MUTED for j in range(n)]
+def class_colours(n: int, highlight: int | None, rival: int | None = None, palette: Palette = LIGHT) -> list[str]:
+    return [ACCENT if j == highlight else palette.rival if j == rival else palette.other for j in range(n)]
 
 
 def rival_of(lengths: np.ndarray, prediction: int) -> int:
@@ -21,7 +21,9 @@ def rival_of(lengths: np.ndarray, prediction: int) -> int:
     return int(order[1] if order[0] == prediction else order[0])
 
 
-def lengths_figure(lengths: np.ndarray, prediction: int | None = None, height: int = 280) -> go.Figure:
+def lengths_figure(
+    lengths: np.ndarray, prediction: int | None = None, height: int = 280, palette: Palette = LIGHT
+) -> go.Figure:
     """Bar chart of the 10 digit-capsule lengths |v_j|, the prediction in the accent colour, its
     rival in blue, dashed lines at the margin-loss targets m+ = 0.9 and m- = 0.1."""
     lengths = np.asarray(lengths, dtype=float)
@@ -33,7 +35,7 @@ def lengths_figure(lengths: np.ndarray, prediction: int | None = None, height: i
         go.Bar(
             x=digits,
             y=lengths,
-            marker_color=class_colours(len(lengths), prediction, rival),
+            marker_color=class_colours(len(lengths), prediction, rival, palette),
             text=[f"{v:.2f}" for v in lengths],
             textposition="outside",
             cliponaxis=False,
@@ -41,7 +43,10 @@ def lengths_figure(lengths: np.ndarray, prediction: int | None = None, height: i
             name="length",
         )
     )
-    add_lines(fig, [hline(M_PLUS, text="m+", outside=True), hline(M_MINUS, text="m−", outside=True)])
-    fig.update_yaxes(range=[0, 1.08], title_text="capsule length |v|", gridcolor=GRID, tickvals=[0, 0.25, 0.5, 0.75, 1])
+    margins = [hline(M_PLUS, colour=palette.muted, text="m+", outside=True)]
+    margins.append(hline(M_MINUS, colour=palette.muted, text="m−", outside=True))
+    add_lines(fig, margins)
+    fig.update_yaxes(range=[0, 1.08], title_text="capsule length |v|", tickvals=[0, 0.25, 0.5, 0.75, 1])
     fig.update_xaxes(title_text="digit capsule", type="category")
-    return apply_layout(fig, height, showlegend=False, bargap=0.25, margin=dict(l=10, r=34, t=24, b=10))
+    margin = dict(l=10, r=34, t=24, b=10)
+    return apply_layout(fig, height, palette, showlegend=False, bargap=0.25, margin=margin)

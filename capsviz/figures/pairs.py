@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from capsviz.data.preprocess_pair import hex_rgb, paint_layers
 from capsviz.figures.lengths import lengths_figure
-from capsviz.figures.style import ACCENT, GRID, MUTED, apply_layout
+from capsviz.figures.style import ACCENT, LIGHT, Palette, apply_layout
 
 CAPSULE_COLOURS = ("#EF4444", "#22C55E")  # the longest capsule, the second longest (the paper's Figure 5)
 INPUT_DIM = 0.45  # how bright the input stays under the overlaid reconstructions
@@ -46,10 +46,12 @@ def painted_layers(layers: np.ndarray, scale: int = 1) -> np.ndarray:
     return rgb.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else rgb
 
 
-def pair_lengths_figure(lengths: np.ndarray, digits: Sequence[int], height: int = 280) -> go.Figure:
+def pair_lengths_figure(
+    lengths: np.ndarray, digits: Sequence[int], height: int = 280, palette: Palette = LIGHT
+) -> go.Figure:
     """lengths_figure with the two predicted capsules in their colours."""
-    fig = lengths_figure(lengths, digits[0], height=height)
-    colours = [MUTED] * len(lengths)
+    fig = lengths_figure(lengths, digits[0], height=height, palette=palette)
+    colours = [palette.other] * len(lengths)
     for d, colour in zip(digits, CAPSULE_COLOURS, strict=False):
         colours[d] = colour
     fig.update_traces(marker_color=colours)
@@ -62,6 +64,7 @@ def stroke_share_figure(
     stroke_names: Sequence[str],
     uniform: float,
     height: int = 260,
+    palette: Palette = LIGHT,
 ) -> go.Figure:
     """How much of each stroke group's activation each predicted capsule claims, per routing iteration.
 
@@ -97,25 +100,27 @@ def stroke_share_figure(
                 name=f"uniform ({uniform:g}%)",
                 legendgroup="uniform",
                 showlegend=k == 0,
-                line=dict(color="#94A3B8", dash="dot", width=1.5),
+                line=dict(color=palette.faint, dash="dot", width=1.5),
                 hoverinfo="skip",
             ),
             row=1,
             col=k + 1,
         )
-    fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration", gridcolor=GRID)
+    fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration")
     # The axis fits the data and the uniform line: a routing that hardly moves still shows, at its true size.
-    fig.update_yaxes(ticksuffix="%", gridcolor=GRID)
+    fig.update_yaxes(ticksuffix="%")
     fig.update_yaxes(title_text="share of its activation", row=1, col=1)
     fig.update_annotations(font_size=12)
-    return apply_layout(fig, height, legend=dict(orientation="h", y=-0.3, x=0))
+    return apply_layout(fig, height, palette, legend=dict(orientation="h", y=-0.3, x=0))
 
 
-def accuracy_by_iterations_figure(by_iterations: dict[str, float], current: int, height: int = 220) -> go.Figure:
+def accuracy_by_iterations_figure(
+    by_iterations: dict[str, float], current: int, height: int = 220, palette: Palette = LIGHT
+) -> go.Figure:
     """The model card's accuracy (%) at each number of routing iterations, the one in use highlighted."""
     keys = sorted(by_iterations, key=int)
     values = [float(by_iterations[k]) for k in keys]
-    colours = [ACCENT if int(k) == current else MUTED for k in keys]
+    colours = [ACCENT if int(k) == current else palette.other for k in keys]
     fig = go.Figure(
         go.Bar(
             x=keys,
@@ -128,6 +133,6 @@ def accuracy_by_iterations_figure(by_iterations: dict[str, float], current: int,
         )
     )
     lo = min(values) if values else 0.0
-    fig.update_yaxes(range=[max(0.0, lo - 5.0), 100.5], title_text="both digits right (%)", gridcolor=GRID)
+    fig.update_yaxes(range=[max(0.0, lo - 5.0), 100.5], title_text="both digits right (%)")
     fig.update_xaxes(type="category", title_text="routing iterations at inference")
-    return apply_layout(fig, height, showlegend=False, margin=dict(l=10, r=10, t=24, b=10))
+    return apply_layout(fig, height, palette, showlegend=False, margin=dict(l=10, r=10, t=24, b=10))

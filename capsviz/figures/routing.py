@@ -16,12 +16,11 @@ from plotly.subplots import make_subplots
 from capsviz.figures.lengths import class_colours, rival_of
 from capsviz.figures.style import (
     ACCENT,
-    COUPLING_SCALE,
     DIVERGING_OVERLAY,
     GRAY_SCALE,
-    GRID,
-    INK,
+    LIGHT,
     OVERLAY_SCALE,
+    Palette,
     add_lines,
     apply_layout,
     hline,
@@ -83,17 +82,17 @@ def routed_share(coupling: np.ndarray, weights: np.ndarray, digit: int) -> float
 
 
 def coupling_type_figure(
-    by_type: np.ndarray, prediction: int, span: float | None = None, height: int = 460
+    by_type: np.ndarray, prediction: int, span: float | None = None, height: int = 460, palette: Palette = LIGHT
 ) -> go.Figure:
     """Heatmap of (32 types x 10 digits) activation-weighted mean coupling, on a diverging scale
     centred on uniform routing 1/J and reaching +-``span`` (default: this map's largest deviation;
     pass the largest over all iterations to compare iterations)."""
-    fig = go.Figure(type_heatmap(by_type, span))
+    fig = go.Figure(type_heatmap(by_type, span, palette))
     style_type_axes(fig, prediction, by_type.shape[1])
-    return apply_layout(fig, height)
+    return apply_layout(fig, height, palette)
 
 
-def type_heatmap(by_type: np.ndarray, span: float | None = None, **kw) -> go.Heatmap:
+def type_heatmap(by_type: np.ndarray, span: float | None = None, palette: Palette = LIGHT, **kw) -> go.Heatmap:
     """The (32 types x 10 digits) mean-coupling heatmap trace, centred on uniform routing."""
     types, digits = by_type.shape
     uniform = uniform_coupling(digits)
@@ -102,7 +101,7 @@ def type_heatmap(by_type: np.ndarray, span: float | None = None, **kw) -> go.Hea
         z=by_type,
         x=[str(j) for j in range(digits)],
         y=[f"type {t}" for t in range(types)],
-        colorscale=COUPLING_SCALE,
+        colorscale=palette.coupling_scale,
         zmin=uniform - span,
         zmax=uniform + span,
         colorbar=dict(title=dict(text="c", side="top"), thickness=10, len=0.9),
@@ -198,6 +197,7 @@ def coupling_spatial_figure(
     relative: bool = False,
     span: float | None = None,
     height: int = 300,
+    palette: Palette = LIGHT,
 ) -> go.Figure:
     """One panel per digit in ``digits``: the 28x28 input in grey with the 6x6 map of
     sum_type c_ij |u_i| (from coupling_spatial) laid over it, all panels on one colour scale:
@@ -215,16 +215,21 @@ def coupling_spatial_figure(
         for trace in traces:
             fig.add_trace(trace, row=1, col=k + 1)
     for k, j in enumerate(digits):
-        fig.layout.annotations[k].font = dict(color=ACCENT if j == prediction else INK, size=13)
+        fig.layout.annotations[k].font = dict(color=ACCENT if j == prediction else palette.ink, size=13)
     fig.update_xaxes(visible=False, range=[-0.5, image.shape[1] - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[image.shape[0] - 0.5, -0.5], constrain="domain")
     for k in range(n):
         fig.update_yaxes(scaleanchor=f"x{k + 1 if k else ''}", scaleratio=1, row=1, col=k + 1)
-    return apply_layout(fig, height, margin=dict(l=10, r=10, t=56, b=10))
+    return apply_layout(fig, height, palette, margin=dict(l=10, r=10, t=56, b=10))
 
 
 def coupling_matrix_figure(
-    coupling: np.ndarray, primary_lengths: np.ndarray, prediction: int, span: float | None = None, height: int = 640
+    coupling: np.ndarray,
+    primary_lengths: np.ndarray,
+    prediction: int,
+    span: float | None = None,
+    height: int = 640,
+    palette: Palette = LIGHT,
 ) -> go.Figure:
     """All 1152 x 10 coupling coefficients, rows sorted by primary activation |u_i| (most active at
     the top), with |u_i| itself as a narrow strip on the left. Row labels name the capsule. Same
@@ -243,7 +248,7 @@ def coupling_matrix_figure(
             z=flat_u[order][:, None],
             x=["|u|"],
             y=labels,
-            colorscale="Greys",
+            colorscale=palette.strip_scale,
             zmin=0,
             zmax=1,
             showscale=False,
@@ -257,7 +262,7 @@ def coupling_matrix_figure(
             z=flat_c[order],
             x=[str(j) for j in range(digits)],
             y=labels,
-            colorscale=COUPLING_SCALE,
+            colorscale=palette.coupling_scale,
             zmin=uniform - span,
             zmax=uniform + span,
             colorbar=dict(title=dict(text="c", side="top"), thickness=10),
@@ -280,11 +285,16 @@ def coupling_matrix_figure(
         tickvals=[str(j) for j in range(digits)],
     )
     fig.update_xaxes(side="top", row=1, col=1)
-    return apply_layout(fig, height)
+    return apply_layout(fig, height, palette)
 
 
 def convergence_figure(
-    lengths: np.ndarray, entropy: np.ndarray, prediction: int, current: int | None = None, height: int = 280
+    lengths: np.ndarray,
+    entropy: np.ndarray,
+    prediction: int,
+    current: int | None = None,
+    height: int = 280,
+    palette: Palette = LIGHT,
 ) -> go.Figure:
     """Left: every digit capsule's length after each routing iteration (prediction highlighted).
     Right: activation-weighted mean coupling entropy (bits) each iteration used."""
@@ -305,7 +315,7 @@ def convergence_figure(
                 y=lengths[:, j],
                 mode="lines+markers" if hot else "lines",
                 name=f"digit {j}",
-                line=dict(color=class_colours(10, prediction, rival)[j], width=3 if hot else 1.5),
+                line=dict(color=class_colours(10, prediction, rival, palette)[j], width=3 if hot else 1.5),
                 hovertemplate=f"digit {j}<br>iteration %{{x}}: |v| = %{{y:.3f}}<extra></extra>",
                 showlegend=hot,
             ),
@@ -321,21 +331,20 @@ def convergence_figure(
             textposition="bottom center",
             textfont=dict(size=10),
             name="entropy",
-            line=dict(color=INK, width=2),
+            line=dict(color=palette.ink, width=2),
             hovertemplate="iteration %{x}: H = %{y:.3f} bits<extra></extra>",
             showlegend=False,
         ),
         row=1,
         col=2,
     )
-    lines = [
-        hline(float(np.log2(lengths.shape[1])), axis="2", dash="dot", colour="#94A3B8", text="uniform", right=True)
-    ]
+    uniform = float(np.log2(lengths.shape[1]))
+    lines = [hline(uniform, axis="2", dash="dot", colour=palette.muted, text="uniform", right=True)]
     if current is not None:
         lines += [vline(current, axis=a, colour=ACCENT, dash="solid") for a in ("", "2")]
     add_lines(fig, lines)
-    fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration", gridcolor=GRID)
-    fig.update_yaxes(range=[0, 1.02], row=1, col=1, gridcolor=GRID)
-    fig.update_yaxes(range=[0, np.log2(lengths.shape[1]) * 1.08], row=1, col=2, gridcolor=GRID)
+    fig.update_xaxes(tickmode="array", tickvals=iters, title_text="routing iteration")
+    fig.update_yaxes(range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(range=[0, uniform * 1.08], row=1, col=2)
     fig.update_annotations(font_size=12)
-    return apply_layout(fig, height, legend=dict(orientation="h", y=-0.35, x=0))
+    return apply_layout(fig, height, palette, legend=dict(orientation="h", y=-0.35, x=0))

@@ -1,24 +1,94 @@
 """The figures' shared look: the colours and colour scales (one accent for the predicted or chosen class, one
-for its top rival, muted grey for the rest, one white-to-orange scale for every coupling heatmap), the font
-and layout, reference lines drawn as plain layout dicts, and the image helpers (uint8, PNG data URLs, tiles).
+for its top rival, muted grey for the rest, one diverging scale for every coupling heatmap), the font and layout,
+reference lines drawn as plain layout dicts, and the image helpers (uint8, PNG data URLs, tiles).
+
+The colours that must read against the page (text, grid, reference lines, the rival and the other classes, the
+coupling scale, hover labels) come in a ``Palette``, one for a light page (``LIGHT``, every builder's default: the
+tests and the README figures) and one for a dark page (``DARK``); the app passes the viewer's (``palette_for``).
+Backgrounds stay transparent, so the page's colour shows.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-ACCENT = "#F97316"  # predicted / chosen class
-RIVAL = "#2563EB"  # runner-up class
-MUTED = "#CBD5E1"  # every other class
-INK = "#0F172A"  # text
-GRID = "#E2E8F0"
-# Coupling is shown against uniform routing (c = 1/10): white = uniform, orange = more, blue = less.
-COUPLING_SCALE = [[0.0, "#1D4ED8"], [0.25, "#93C5FD"], [0.5, "#FFFFFF"], [0.75, "#FDBA74"], [1.0, "#C2410C"]]
+Scale = list[list]  # a plotly colour scale: [[position 0..1, colour], ...]
+
+ACCENT = "#F97316"  # predicted / chosen class: the brand's orange, on either page
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The colours of the figures on one kind of page. ``background`` is the page the colours were chosen for
+    (.streamlit/config.toml's [theme.light] / [theme.dark] backgroundColor); the figures never paint it."""
+
+    name: str  # "light" or "dark", as st.context.theme.type says
+    background: str
+    ink: str  # text, axis titles, strong lines
+    muted: str  # tick labels, secondary text, reference lines with a label (contrast >= 4.5 on the background)
+    faint: str  # unlabelled reference lines
+    grid: str
+    panel: str  # a surface a little off the page: the pose atlas's page, buttons, the playback slider
+    rival: str  # the prediction's runner-up class
+    other: str  # every other class
+    hover: str  # hover labels' background
+    coupling_scale: Scale  # below uniform routing (blue) .. uniform (the middle) .. above (orange)
+
+    @property
+    def strip_scale(self) -> Scale:
+        """A grey scale from the page's colour (0) to the ink's (1): activations drawn as a strip."""
+        return [[0.0, self.background], [1.0, self.ink]]
+
+
+# Coupling is shown against uniform routing (c = 1/10): the middle = uniform, orange = more, blue = less; on a
+# light page the middle is white and a strong deviation dark, on a dark page the middle is dark and it is bright.
+LIGHT = Palette(
+    name="light",
+    background="#FFFFFF",
+    ink="#0F172A",
+    muted="#5F6B7F",
+    faint="#94A3B8",
+    grid="#E2E8F0",
+    panel="#F0F0F0",
+    rival="#2563EB",
+    other="#CBD5E1",
+    hover="#FFFFFF",
+    coupling_scale=[[0.0, "#1D4ED8"], [0.25, "#93C5FD"], [0.5, "#FFFFFF"], [0.75, "#FDBA74"], [1.0, "#C2410C"]],
+)
+DARK = Palette(
+    name="dark",
+    background="#0F172A",
+    ink="#F1F5F9",
+    muted="#94A3B8",
+    faint="#64748B",
+    grid="#334155",
+    panel="#1E293B",
+    rival="#60A5FA",
+    other="#475569",
+    hover="#1E293B",
+    coupling_scale=[[0.0, "#93C5FD"], [0.25, "#2563EB"], [0.5, "#1E293B"], [0.75, "#EA580C"], [1.0, "#FDBA74"]],
+)
+PALETTES = {p.name: p for p in (LIGHT, DARK)}
+
+
+def palette_for(theme: str | None) -> Palette:
+    """The palette of a theme type ("light", "dark"; None or anything else: light)."""
+    return PALETTES.get(theme or "", LIGHT)
+
+
+# The light palette's colours under their old names (the tests and scripts that draw on a light page).
+RIVAL = LIGHT.rival
+MUTED = LIGHT.other
+INK = LIGHT.ink
+GRID = LIGHT.grid
+COUPLING_SCALE = LIGHT.coupling_scale
+# Over the input image (white ink on black, as MNIST, on either page): transparent where nothing is routed.
 DIVERGING_OVERLAY = [[0.0, "rgba(59,130,246,0.95)"], [0.5, "rgba(255,255,255,0)"], [1.0, "rgba(249,115,22,0.95)"]]
 OVERLAY_SCALE = [[0.0, "rgba(249,115,22,0)"], [0.25, "rgba(249,115,22,0.35)"], [1.0, "rgba(253,186,116,0.95)"]]
 GRAY_SCALE = [[0.0, "#000000"], [1.0, "#FFFFFF"]]
@@ -40,19 +110,43 @@ POSE_COLOURS = (
     "#7B4173",
     "#3182BD",
 )
-FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size=13, color=INK)
+FONT_FAMILY = "Inter, system-ui, -apple-system, Segoe UI, sans-serif"
+FONT = dict(family=FONT_FAMILY, size=13, color=INK)
 
 
-def apply_layout(fig: go.Figure, height: int, **kw) -> go.Figure:
+def relative_luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of a '#RRGGBB' colour."""
+    h = colour.lstrip("#")
+    channels = [int(h[k : k + 2], 16) / 255.0 for k in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two '#RRGGBB' colours, 1 .. 21 (text wants >= 4.5)."""
+    hi, lo = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def apply_layout(fig: go.Figure, height: int, palette: Palette = LIGHT, **kw) -> go.Figure:
+    """Size, margins, the font and transparent backgrounds, and the palette's text and grid colours. The axes'
+    colours are set on each axis: Streamlit's chart theme writes its own into the template's axes, and its light
+    tick labels are too faint (a contrast under 4.5) for small text."""
     settings = dict(
         height=height,
         margin=dict(l=10, r=10, t=36, b=10),
-        font=FONT,
+        font=dict(FONT, color=palette.ink),
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
-        hoverlabel=dict(bgcolor="white", font_size=12),
+        hoverlabel=dict(bgcolor=palette.hover, bordercolor=palette.grid, font=dict(size=12, color=palette.ink)),
+        legend=dict(font_color=palette.ink),
     )
-    fig.update_layout(**{**settings, **kw})
+    fig.update_layout(settings)
+    if kw:
+        fig.update_layout(kw)  # merged into the settings (a legend's position keeps its font colour)
+    axes = dict(tickfont_color=palette.muted, title_font_color=palette.ink, gridcolor=palette.grid)
+    fig.update_xaxes(**axes)
+    fig.update_yaxes(**axes)
     return fig
 
 
@@ -60,7 +154,7 @@ def hline(
     y: float,
     axis: str = "",
     dash: str = "dash",
-    colour: str = "#64748B",
+    colour: str = LIGHT.muted,
     text: str | None = None,
     below: bool = False,
     outside: bool = False,

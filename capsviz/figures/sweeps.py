@@ -12,10 +12,9 @@ from plotly.subplots import make_subplots
 
 from capsviz.figures.style import (
     ACCENT,
-    GRID,
-    MUTED,
+    LIGHT,
     POSE_COLOURS,
-    RIVAL,
+    Palette,
     add_lines,
     apply_layout,
     png_data_url,
@@ -27,7 +26,7 @@ from capsviz.figures.style import (
 
 
 def perturbation_figure(
-    grid: np.ndarray, deltas: Sequence[float] | np.ndarray, digit: int, height: int = 740
+    grid: np.ndarray, deltas: Sequence[float] | np.ndarray, digit: int, height: int = 740, palette: Palette = LIGHT
 ) -> go.Figure:
     """The paper's Figure 4: rows are the 16 pose dimensions, columns the offsets added to one of
     them, each cell the decoder's reconstruction. Drawn as one pixelated image."""
@@ -61,7 +60,7 @@ def perturbation_figure(
         ticktext=[f"dim {k + 1}" for k in range(dims)],
         showgrid=False,
     )
-    return apply_layout(fig, height, margin=dict(l=10, r=10, t=64, b=10))
+    return apply_layout(fig, height, palette, margin=dict(l=10, r=10, t=64, b=10))
 
 
 # --- equivariance ------------------------------------------------------------------------
@@ -82,7 +81,9 @@ def _pose_traces(values: np.ndarray, poses: np.ndarray) -> list[go.Scatter]:
     ]
 
 
-def _length_traces(values: np.ndarray, lengths: np.ndarray, predictions: np.ndarray, digit: int) -> list[go.Scatter]:
+def _length_traces(
+    values: np.ndarray, lengths: np.ndarray, predictions: np.ndarray, digit: int, palette: Palette
+) -> list[go.Scatter]:
     """Every capsule's length along the sweep (``digit`` on top, in the accent colour), and the predicted
     class written above each point (in the rival colour where it is not ``digit``)."""
     traces = [
@@ -92,7 +93,7 @@ def _length_traces(values: np.ndarray, lengths: np.ndarray, predictions: np.ndar
             mode="lines",
             name=f"|v{j}|",
             showlegend=False,
-            line=dict(color=ACCENT if j == digit else MUTED, width=3 if j == digit else 1.2),
+            line=dict(color=ACCENT if j == digit else palette.other, width=3 if j == digit else 1.2),
             hovertemplate=f"digit {j}: |v| = %{{y:.3f}}<extra>%{{x:.2f}}</extra>",
         )
         for j in sorted(range(lengths.shape[1]), key=lambda j: j == digit)
@@ -104,7 +105,7 @@ def _length_traces(values: np.ndarray, lengths: np.ndarray, predictions: np.ndar
             y=np.full(len(values), 1.1),
             mode="text",
             text=[str(int(p)) for p in predictions],
-            textfont=dict(color=[RIVAL if bad else ACCENT for bad in wrong], size=12),
+            textfont=dict(color=[palette.rival if bad else ACCENT for bad in wrong], size=12),
             hovertemplate="predicted %{text}<extra>%{x:.2f}</extra>",
             showlegend=False,
             name="prediction",
@@ -122,6 +123,7 @@ def sweep_figure(
     current: float | None = None,
     x_title: str = "transformation",
     height: int = 520,
+    palette: Palette = LIGHT,
 ) -> go.Figure:
     """Top: the 16 pose values of capsule ``digit`` along a sweep of one transformation. Bottom:
     all 10 capsule lengths along the sweep (``digit`` in the accent colour) with the predicted
@@ -137,13 +139,11 @@ def sweep_figure(
     )
     for trace in _pose_traces(values, poses):
         fig.add_trace(trace, row=1, col=1)
-    for trace in _length_traces(values, lengths, predictions, digit):
+    for trace in _length_traces(values, lengths, predictions, digit, palette):
         fig.add_trace(trace, row=2, col=1)
     if current is not None:
-        add_lines(fig, [vline(float(current), axis=a, width=1.5) for a in ("", "2")])
-    fig.update_yaxes(range=[0, 1.2], tickvals=[0, 0.5, 1], row=2, col=1, gridcolor=GRID)
-    fig.update_yaxes(gridcolor=GRID, row=1, col=1)
-    fig.update_xaxes(gridcolor=GRID)
+        add_lines(fig, [vline(float(current), axis=a, colour=palette.ink, width=1.5) for a in ("", "2")])
+    fig.update_yaxes(range=[0, 1.2], tickvals=[0, 0.5, 1], row=2, col=1)
     fig.update_xaxes(title_text=x_title, row=2, col=1)
     fig.update_annotations(font_size=12)
-    return apply_layout(fig, height, legend=dict(font_size=11, tracegroupgap=0), hovermode="x unified")
+    return apply_layout(fig, height, palette, legend=dict(font_size=11, tracegroupgap=0), hovermode="x unified")

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from capsviz.app import cached, state, text
+from capsviz.app.theme import palette
 from capsviz.figures.style import to_uint8
 from capsviz.figures.sweeps import sweep_figure
 from capsviz.inspect.equivariance import LABELS, LIMITS, STEPS, Transform
@@ -71,6 +72,8 @@ def render(image: np.ndarray, pred: int, iterations: int, model_path: str) -> No
         a.image(to_uint8(moved, ZOOM), output_format="PNG", caption="Transformed", width="stretch")
         b.image(to_uint8(recon, ZOOM), output_format="PNG", caption=f"Decoded from {pred}", width="stretch")
     with chart:
-        fig = sweep_figure(sw.values, sw.poses, sw.lengths, sw.predictions, pred, current, LABELS[kind])
+        fig = sweep_figure(
+            sw.values, sw.poses, sw.lengths, sw.predictions, pred, current, LABELS[kind], palette=palette()
+        )
         st.plotly_chart(fig, key=state.FIG_SWEEP)
         st.caption(text.sweep_caption(len(sw.values), kind, *LIMITS[kind]))

@@ -9,6 +9,7 @@ import streamlit as st
 
 from capsviz.app import cached, state
 from capsviz.app import explain_text as et
+from capsviz.app.theme import palette
 from capsviz.data.preprocess import Preprocessed
 from capsviz.figures import atlas as atlas_figures
 from capsviz.figures.lengths import rival_of
@@ -60,13 +61,15 @@ def _maps(trace: CapsuleTrace, image: np.ndarray, one: Attribution, two: Attribu
         maps.append(two.values)
         titles.append(f"What makes it a {t} rather than a {two.versus}")
         text += " " + _summary(two, f"Length of {t} − length of {two.versus}")
-    st.plotly_chart(atlas_figures.attribution_figure(image, maps, titles), key=state.FIG_ATTRIBUTION)
+    st.plotly_chart(atlas_figures.attribution_figure(image, maps, titles, palette=palette()), key=state.FIG_ATTRIBUTION)
     st.caption(text)
 
 
 def _routing(trace: CapsuleTrace, image: np.ndarray, a: Attribution, versus: int | None) -> None:
     rel = routing_relation(trace, a.values)
-    fig = atlas_figures.routing_relation_figure(image, rel.cell_weight, rel.routed, rel.routed_all, a.target, versus)
+    fig = atlas_figures.routing_relation_figure(
+        image, rel.cell_weight, rel.routed, rel.routed_all, a.target, versus, palette=palette()
+    )
     st.plotly_chart(fig, key=state.FIG_EXPLAIN_ROUTING)
     share, base, uniform = rel.routed[a.target], rel.routed_all[a.target], 1 / len(rel.routed)
     st.caption(
@@ -82,7 +85,7 @@ def _on_source(source: np.ndarray, pre: Preprocessed, a: Attribution) -> None:
     gray = gray / max(float(gray.max()), 1e-6)
     gray = 1.0 - gray if pre.inverted else gray
     title = f"On your drawing: ink for capsule {a.target}"
-    fig = atlas_figures.source_overlay_figure(gray, to_source_grid(a.values, pre), title)
+    fig = atlas_figures.source_overlay_figure(gray, to_source_grid(a.values, pre), title, palette=palette())
     st.plotly_chart(fig, key=state.FIG_ATTRIBUTION_SOURCE)
 
 

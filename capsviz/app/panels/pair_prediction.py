@@ -7,6 +7,7 @@ import streamlit as st
 
 from capsviz.app import pair_text, state, text
 from capsviz.app.pair_inputs import ZOOM, PairInput
+from capsviz.app.theme import palette
 from capsviz.data.multimnist import SIZE
 from capsviz.figures import pairs as pair_figures
 from capsviz.figures.style import to_uint8
@@ -37,7 +38,7 @@ def seen(pair: PairTrace) -> None:
 
 def lengths(pair: PairTrace) -> None:
     st.markdown("**Digit capsule lengths**")
-    fig = pair_figures.pair_lengths_figure(pair.trace.lengths, pair.digits)
+    fig = pair_figures.pair_lengths_figure(pair.trace.lengths, pair.digits, palette=palette())
     st.plotly_chart(fig, key=state.FIG_PAIR_LENGTHS)
     st.caption(text.LENGTHS_CAPTION)
 

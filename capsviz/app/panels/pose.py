@@ -11,6 +11,7 @@ import streamlit as st
 
 from capsviz.app import cached, state, text
 from capsviz.app.pose_editor import pose_editor
+from capsviz.app.theme import theme_type
 from capsviz.inspect.pose_sliders import slider_specs
 from capsviz.inspect.trace import CapsuleTrace
 
@@ -31,7 +32,8 @@ def _figure4(poses: np.ndarray, digit: int, model_path: str) -> None:
     exp = st.expander(text.FIG4_TITLE, key=state.FIG4_OPEN, on_change="rerun")
     with exp:
         if exp.open:
-            st.plotly_chart(cached.perturbation_figure(poses, digit, model_path), key=state.FIG_PERTURBATION)
+            fig = cached.perturbation_figure(poses, digit, model_path, theme_type())
+            st.plotly_chart(fig, key=state.FIG_PERTURBATION)
             st.caption(text.FIG4_CAPTION)
 
 
@@ -45,7 +47,7 @@ def _atlas(digit: int, model_path: str) -> None:
     exp = st.expander(text.ATLAS_TITLE, key=state.ATLAS_OPEN, on_change="rerun")
     with exp:
         if exp.open:
-            fig = cached.atlas_figure(model_path, digit)
+            fig = cached.atlas_figure(model_path, digit, theme_type())
             if fig is None:
                 st.info(text.NO_ATLAS)
                 return

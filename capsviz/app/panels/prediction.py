@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from capsviz.app import state, text
+from capsviz.app.theme import palette
 from capsviz.figures.lengths import lengths_figure, rival_of
 from capsviz.figures.style import to_uint8
 from capsviz.inspect.trace import CapsuleTrace
@@ -42,5 +43,5 @@ def seen(trace: CapsuleTrace) -> None:
 
 def lengths(trace: CapsuleTrace) -> None:
     st.markdown("**Digit capsule lengths**")
-    st.plotly_chart(lengths_figure(trace.lengths, trace.prediction), key=state.FIG_LENGTHS)
+    st.plotly_chart(lengths_figure(trace.lengths, trace.prediction, palette=palette()), key=state.FIG_LENGTHS)
     st.caption(text.LENGTHS_CAPTION)

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from capsviz.app import state, text
+from capsviz.app.theme import palette
 from capsviz.figures.lengths import rival_of
 from capsviz.figures.playback import routing_playback_figure, with_playback
 from capsviz.figures.routing import (
@@ -74,14 +75,17 @@ def playback_figure(trace: CapsuleTrace, image: np.ndarray, digits: list[int], r
         titles.append(
             text.routing_step_summary(k + 1, trace.num_iterations, float(c.min()), float(c.max()), share, pred)
         )
-    return routing_playback_figure(image, by_type, spatial, digits, pred, relative, type_span, spatial_span, titles)
+    return routing_playback_figure(
+        image, by_type, spatial, digits, pred, relative, type_span, spatial_span, titles, palette=palette()
+    )
 
 
 def _convergence(trace: CapsuleTrace) -> None:
     weights = flatten_primary(trace.primary_lengths)
     entropy = [coupling_entropy(s.coupling, weights) for s in trace.iterations]
     lengths = np.stack([s.lengths for s in trace.iterations])
-    st.plotly_chart(convergence_figure(lengths, np.array(entropy), trace.prediction), key=state.FIG_CONVERGENCE)
+    fig = convergence_figure(lengths, np.array(entropy), trace.prediction, palette=palette())
+    st.plotly_chart(fig, key=state.FIG_CONVERGENCE)
     st.caption(text.CONVERGENCE_CAPTION + text.entropy_note(trace.num_iterations, entropy[0] - entropy[-1]))
 
 
@@ -91,13 +95,18 @@ def _matrix(trace: CapsuleTrace) -> None:
     with exp:
         if exp.open:
             span = max(deviation_span(s.coupling, UNIFORM) for s in trace.iterations)
+            colours = palette()
             steps = [
                 coupling_matrix_figure(
-                    unflatten_primary(s.coupling, grid, types), trace.primary_lengths, trace.prediction, span=span
+                    unflatten_primary(s.coupling, grid, types),
+                    trace.primary_lengths,
+                    trace.prediction,
+                    span=span,
+                    palette=colours,
                 )
                 for s in trace.iterations
             ]
-            fig = with_playback(steps, [str(k + 1) for k in range(trace.num_iterations)])
+            fig = with_playback(steps, [str(k + 1) for k in range(trace.num_iterations)], palette=colours)
             st.plotly_chart(fig, key=state.FIG_MATRIX)
             st.caption(text.MATRIX_CAPTION)
 
