@@ -223,6 +223,19 @@ def coupling_spatial_figure(
     return apply_layout(fig, height, palette, margin=dict(l=10, r=10, t=56, b=10))
 
 
+def _rows_by_activation(
+    coupling: np.ndarray, primary_lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The matrix's rows, most active primary capsule first: (couplings (N, J), |u| (N,), the order, row labels)."""
+    types, grid, _, digits = coupling.shape
+    t, r, c = np.meshgrid(np.arange(types), np.arange(grid), np.arange(grid), indexing="ij")
+    flat_c = coupling.reshape(-1, digits)
+    flat_u = np.asarray(primary_lengths).reshape(-1)
+    order = np.argsort(-flat_u, kind="stable")
+    labels = [f"type {t.flat[i]}, row {r.flat[i]}, col {c.flat[i]} (|u| = {flat_u[i]:.2f})" for i in order]
+    return flat_c, flat_u, order, labels
+
+
 def coupling_matrix_figure(
     coupling: np.ndarray,
     primary_lengths: np.ndarray,
@@ -234,14 +247,10 @@ def coupling_matrix_figure(
     """All 1152 x 10 coupling coefficients, rows sorted by primary activation |u_i| (most active at
     the top), with |u_i| itself as a narrow strip on the left. Row labels name the capsule. Same
     diverging scale as coupling_type_figure, centred on 1/J, +-``span``."""
-    types, grid, _, digits = coupling.shape
-    t, r, c = np.meshgrid(np.arange(types), np.arange(grid), np.arange(grid), indexing="ij")
-    flat_c = coupling.reshape(-1, digits)
-    flat_u = np.asarray(primary_lengths).reshape(-1)
-    order = np.argsort(-flat_u, kind="stable")
+    digits = coupling.shape[-1]
+    flat_c, flat_u, order, labels = _rows_by_activation(coupling, primary_lengths)
     uniform = uniform_coupling(digits)
     span = deviation_span(flat_c, uniform) if span is None else span
-    labels = [f"type {t.flat[i]}, row {r.flat[i]}, col {c.flat[i]} (|u| = {flat_u[i]:.2f})" for i in order]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.08, 0.92], shared_yaxes=True, horizontal_spacing=0.01)
     fig.add_trace(
         go.Heatmap(
