@@ -11,8 +11,8 @@ in the Routing tab (its Play button). Frames are viewport screenshots taken as f
 at ~10 per second), shown for as long as they were on screen, and assembled with Pillow at the highest WebP
 quality that keeps the file under --max-mb.
 
-The canvas is found by ``[data-testid="capsvizCanvas"]`` (the app's own canvas) when the page has one, else
-by streamlit-drawable-canvas's event layer (fabric.js's ``canvas.upper-canvas``). The browser is Debian's
+The canvas is found by the one locator the benchmark and the e2e tests share (capsviz.bench.browser.pages.canvas,
+``[data-testid="capsvizCanvas"]``). The browser is Debian's
 chromium (scripts/install_browser.sh; CAPSVIZ_CHROMIUM overrides). scripts/make_readme_figures.py runs this
 unless it is given --no-capture.
 """
@@ -35,6 +35,8 @@ from capsviz.bench.browser.chromium import launch_chromium  # noqa: E402
 from capsviz.bench.browser.pages import (  # noqa: E402
     ERRORS,
     app_errors,
+    canvas,
+    canvas_box,
     open_tab,
     prediction_value,
     prompt,
@@ -49,16 +51,8 @@ from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH, drawing_for  # noqa
 
 VIEWPORT = {"width": 1440, "height": 900}
 ANIMATION_WIDTH = 960
-NEW_CANVAS = '[data-testid="capsvizCanvas"]'  # the app's own canvas, when it has one
-OLD_CANVAS = "canvas.upper-canvas"  # streamlit-drawable-canvas: fabric.js's mouse-event layer
 FRAME_GAP_S = 0.1  # aim at ~10 frames per second
 TIMEOUT_MS = 90_000
-
-
-def drawing_canvas(page):
-    """The canvas that takes the mouse: the app's own canvas if the page has one, else fabric.js's upper one."""
-    own = page.locator(NEW_CANVAS)
-    return own.first if own.count() else page.locator(OLD_CANVAS).first
 
 
 def wait_for_page(page) -> None:
@@ -66,7 +60,7 @@ def wait_for_page(page) -> None:
     prompt(page).or_(page.locator(ERRORS)).first.wait_for(timeout=TIMEOUT_MS)
     if errors := app_errors(page):
         raise RuntimeError(f"the app shows an error (is there a trained checkpoint?):\n{errors}")
-    page.locator(f"{NEW_CANVAS}, {OLD_CANVAS}").first.wait_for(timeout=TIMEOUT_MS)
+    canvas(page).wait_for(timeout=TIMEOUT_MS)
     wait_until_idle(page, settle_ms=300)
 
 
@@ -125,9 +119,7 @@ class Recorder:
 
 def draw(page, rec: Recorder, digit: int) -> None:
     """Draw ``digit`` (a scripted template, the app's default pen) with the mouse, recording as it goes."""
-    canvas = drawing_canvas(page)
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    box = canvas_box(page)
     k = box["width"] / CANVAS  # templates are in the 280 px canvas's px
     strokes = drawing_for(digit, width=PEN_WIDTH).strokes
     every = max(1, sum(len(s) - 1 for s in strokes) // 24)  # about 24 frames for the whole digit

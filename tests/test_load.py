@@ -5,8 +5,11 @@ prediction, and the server's memory levels off while hundreds of distinct drawin
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import os
 import threading
+import time
 
 import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -15,8 +18,9 @@ from capsviz.bench.browser.measure import quantile
 from capsviz.bench.load.client import CANVAS_COMPONENT, Capture
 from capsviz.bench.load.drawings import Submission
 from capsviz.bench.load.report import format_rows, format_table
-from capsviz.bench.load.runs import run_load, run_memory
+from capsviz.bench.load.runs import SessionsFailedError, _memory, run_load, run_memory
 from capsviz.bench.load.sampling import Sample
+from capsviz.bench.load.server import TIMED_SECTIONS, Server
 from capsviz.bench.load.sessions import Checker, run_async, schedule
 from capsviz.bench.load.summaries import PLATEAU_MB, growth_last_half, rss_at, rss_by_drawings
 
@@ -102,6 +106,48 @@ def test_checker_names_another_sessions_drawing():
     foreign = Capture(sent=0.0, prediction="2", pose_image=subs[2].image, pose_header={"digit": 2})
     problems = checker.mismatches(foreign, subs[1])
     assert problems[0] == "input of drawing #2" and "prediction 2, expected 1" in problems
+
+
+def test_the_bench_speaks_to_the_apps_canvas_and_times_what_the_app_has():
+    """The canvas component's name and every timed section are the app's own (a renamed function would leave a
+    section silently untimed)."""
+    from capsviz.app import canvas
+
+    assert CANVAS_COMPONENT == canvas.COMPONENT_NAME
+    for label, module, name in TIMED_SECTIONS:
+        assert callable(getattr(importlib.import_module(module), name, None)), (label, module, name)
+
+
+def test_a_submission_is_the_canvas_state_and_its_answer_the_apps_reading():
+    """What a session sends is the canvas's state: {"drawing": the stroke payload}; the image it expects is the
+    strokes inked by the app's renderer and cropped by to_mnist."""
+    from capsviz.bench.load.drawings import checkpoint_path, make_submission
+    from capsviz.data.preprocess import to_mnist
+    from capsviz.data.strokes import parse_drawing, render_rgba
+    from capsviz.export.pose_payload import image_bytes
+
+    sub = make_submission(3, seed=0, model_path=checkpoint_path())
+    state = json.loads(sub.state_json)
+    assert list(state) == ["drawing"] and state["drawing"]["v"] == 1 and state["drawing"]["strokes"]
+    drawing, notes = parse_drawing(state["drawing"])
+    assert notes == [] and sub.digit == 3
+    assert sub.image == image_bytes(to_mnist(render_rgba(drawing)).image)
+
+
+def test_the_memory_run_fails_with_a_clear_error_when_no_tab_can_open(tmp_path):
+    """A server that takes no connections: the run stops with an error naming the cause, instead of opening tabs
+    forever (it used to loop: a tab that cannot open takes no drawing off the queue)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = Server(f"http://127.0.0.1:{port}", os.getpid(), tmp_path / "events.jsonl", tmp_path / "log")
+    subs = [Submission(i, i, json.dumps({"i": i}), bytes([i]) * 784, expected=i) for i in range(5)]
+    t0 = time.perf_counter()
+    with pytest.raises(SessionsFailedError, match="could not open the page"):
+        run_async(_memory(server, subs, sessions=2, per_session=2, fetch_media=False))
+    assert time.perf_counter() - t0 < 30
 
 
 # --- slow: a real server --------------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ def test_the_wheel_carries_assets_and_the_shipped_checkpoint(installed):
     for component in ("canvas", "pose_editor"):  # the custom components' html, css and js
         for ext in ("html", "css", "js"):
             assert f"capsviz/app/components/{component}/{component}.{ext}" in names
+    # every package of the checkout ships (a subpackage missing from pyproject's list imports in the checkout only)
+    packages = sorted(p.parent.relative_to(REPO).as_posix() for p in (REPO / "capsviz").rglob("__init__.py"))
+    assert packages and [p for p in packages if f"{p}/__init__.py" not in names] == []
     points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(next(installed.parent.joinpath("wheels").glob("*.whl"))).read(points).decode()
     for name in ENTRY_POINTS:

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from canvas_page import draw_strokes, wait_for_app
 from playwright.sync_api import Page, expect
 
 from capsviz.app import state
-from capsviz.bench.browser.pages import open_tab, prediction_value, wait_until_idle
+from capsviz.bench.browser.pages import (
+    draw_strokes,
+    open_tab,
+    prediction_value,
+    wait_for_app,
+    wait_until_idle,
+)
 from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
 
 pytestmark = pytest.mark.e2e

@@ -15,15 +15,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from canvas_page import canvas, canvas_box, click_clear, draw_strokes, ink_at, wait_for_app
 from playwright.sync_api import Page, expect
 
 from capsviz.bench.browser.pages import (
     UPDATE_TIMEOUT_MS,
     app_errors,
+    canvas,
+    canvas_box,
+    click_clear,
+    draw_strokes,
+    ink_at,
     prediction,
     prediction_value,
     prompt,
+    wait_for_app,
     wait_for_editor,
     wait_until_idle,
 )

@@ -11,29 +11,27 @@ from __future__ import annotations
 import re
 
 import pytest
-from canvas_page import (
-    button,
-    canvas,
-    canvas_box,
-    click_clear,
-    draw_strokes,
-    held,
-    ink_at,
-    root,
-    strokes_held,
-    wait_for_app,
-)
 from playwright.sync_api import Page, expect
 
 from capsviz.app import state
 from capsviz.bench.browser.pages import (
     UPDATE_TIMEOUT_MS,
     app_errors,
+    canvas,
+    canvas_box,
+    canvas_button,
+    canvas_root,
+    click_clear,
+    draw_strokes,
+    held,
+    ink_at,
     open_tab,
     prediction,
     prediction_value,
     prompt,
+    strokes_held,
     tab,
+    wait_for_app,
     wait_until_idle,
 )
 from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
@@ -90,7 +88,7 @@ def test_canvas_keeps_its_size_and_takes_strokes_at_any_width(browser, streamlit
         assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"canvas {box} not inside a {width} px window"
         # sharp on high-DPI screens: the backing store is the CSS size times the device pixel ratio
         dpr = window.get("device_scale_factor", 1)
-        backing = root(page).evaluate("el => el._capsviz.backing()")
+        backing = canvas_root(page).evaluate("el => el._capsviz.backing()")
         assert backing[:2] == [round(CANVAS * dpr)] * 2, (backing, dpr)
         # Nothing covers or clips it: its corners and centre are the canvas itself.
         inset = 4
@@ -102,7 +100,7 @@ def test_canvas_keeps_its_size_and_takes_strokes_at_any_width(browser, streamlit
         hits = page.evaluate(HIT_TEST, points)
         assert all("cv-canvas" in (h or "") for h in hits), f"at width {width}, under the canvas: {hits}"
         for name in ("Undo", "Redo", "Clear", "Copy link"):  # the toolbar: above the drawing area, in the window
-            b = button(page, name).bounding_box()
+            b = canvas_button(page, name).bounding_box()
             assert b and b["x"] >= 0 and b["x"] + b["width"] <= width and b["y"] + b["height"] <= box["y"] + 1, b
 
         # A 1 along the canvas's right-hand side is drawn and read: the whole width takes strokes.
@@ -131,7 +129,7 @@ def test_one_stroke_is_sent_at_pen_up_without_waiting(page: Page, streamlit_url:
     assert len(zero.strokes) == 1
     draw_strokes(page, zero.strokes)
     ups = page.evaluate("() => window.__capsvizUps")
-    sent = root(page).evaluate("el => el._capsviz.log().sent.map((s) => s.t)")
+    sent = canvas_root(page).evaluate("el => el._capsviz.log().sent.map((s) => s.t)")
     assert len(ups) == 1 and len(sent) == 1, (ups, sent)
     assert 0 <= sent[0] - ups[0] < 50, f"the canvas sent {sent[0] - ups[0]:.0f} ms after the pen-up"
     _expect_prediction(page, 0, "a 0 in one stroke")
@@ -153,10 +151,10 @@ def test_each_stroke_updates_the_prediction_and_undo_redo_clear_by_button(page: 
     _draw_and_read(page, [stem], 1, "the 4's stem alone")
     _draw_and_read(page, [bar], 4, "the stem and the 4's other stroke")
 
-    button(page, "Undo").click()
+    canvas_button(page, "Undo").click()
     _expect_prediction(page, 1, "after Undo")
     assert ink_at(page, [bar[len(bar) // 4]]) == [0] and ink_at(page, [stem[len(stem) // 2]])[0] > 200
-    button(page, "Redo").click()
+    canvas_button(page, "Redo").click()
     _expect_prediction(page, 4, "after Redo")
     assert strokes_held(page) == 2
 
@@ -164,7 +162,7 @@ def test_each_stroke_updates_the_prediction_and_undo_redo_clear_by_button(page: 
     _expect_prompt(page)
     expect(canvas(page)).to_be_visible()
     assert ink_at(page, [stem[0], stem[len(stem) // 2], stem[-1]]) == [0, 0, 0], "Clear left ink on the canvas"
-    button(page, "Undo").click()  # a clear can be undone
+    canvas_button(page, "Undo").click()  # a clear can be undone
     _expect_prediction(page, 4, "Undo after Clear")
 
 
@@ -185,7 +183,7 @@ def test_undo_redo_clear_by_key(page: Page, streamlit_url: str) -> None:
     _expect_prompt(page)
     page.keyboard.press("Control+z")
     _expect_prediction(page, 4, "Ctrl+Z after Delete")
-    button(page, "Redo").focus()  # the toolbar takes the keys too
+    canvas_button(page, "Redo").focus()  # the toolbar takes the keys too
     page.keyboard.press("Backspace")
     _expect_prompt(page)
     assert strokes_held(page) == 0
@@ -193,7 +191,7 @@ def test_undo_redo_clear_by_key(page: Page, streamlit_url: str) -> None:
     canvas(page).focus()
     assert canvas(page).evaluate("c => getComputedStyle(c).outlineStyle") == "solid"
     page.keyboard.press("Shift+Tab")
-    outline = root(page).evaluate("el => getComputedStyle(el.getRootNode().activeElement).outlineStyle")
+    outline = canvas_root(page).evaluate("el => getComputedStyle(el.getRootNode().activeElement).outlineStyle")
     assert outline == "solid", outline
 
 
@@ -249,8 +247,8 @@ def test_a_shared_link_opens_the_same_drawing_prediction_and_tab(browser, stream
         _draw_and_read(page, seven.strokes, 7, "the 7 to share")
         open_tab(page, state.ROUTING_TAB)
         expect(page).to_have_url(re.compile(r"[?&]tab=routing"), timeout=UPDATE_TIMEOUT_MS)
-        button(page, "Copy link").click()
-        expect(root(page).get_by_text("Link copied")).to_be_visible()
+        canvas_button(page, "Copy link").click()
+        expect(canvas_root(page).get_by_text("Link copied")).to_be_visible()
         url = page.evaluate("() => navigator.clipboard.readText()")
         assert url == page.url and "d=" in url and "src=draw" in url and "it=" in url, url
         drawn = held(page)

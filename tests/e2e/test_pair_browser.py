@@ -9,11 +9,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from canvas_page import draw_strokes, wait_for_app
 from playwright.sync_api import Page, expect
 
 from capsviz.app import state
-from capsviz.bench.browser.pages import app_errors, prediction_value, wait_until_idle
+from capsviz.bench.browser.pages import (
+    app_errors,
+    draw_strokes,
+    prediction_value,
+    wait_for_app,
+    wait_until_idle,
+)
 from capsviz.testsets.drawn_digits import CANVAS, PEN_WIDTH, drawing_for
 
 pytestmark = pytest.mark.e2e

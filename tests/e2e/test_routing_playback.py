@@ -12,11 +12,18 @@ import re
 import statistics
 
 import pytest
-from canvas_page import draw_strokes, wait_for_app
 from playwright.sync_api import Locator, Page, expect
 
 from capsviz.app import state
-from capsviz.bench.browser.pages import ERRORS, app_errors, open_tab, prediction_value, wait_until_idle
+from capsviz.bench.browser.pages import (
+    ERRORS,
+    app_errors,
+    draw_strokes,
+    open_tab,
+    prediction_value,
+    wait_for_app,
+    wait_until_idle,
+)
 from capsviz.bench.browser.probes import install_ws_log, ws_count, ws_log
 from capsviz.figures.playback import FRAME_MS, PAUSE, PLAY
 from capsviz.model.routing import MAX_ITERATIONS

@@ -16,12 +16,17 @@ drawn digits) with ``streamlit run``, opens it in Debian's chromium through Play
 
 And in the real app (``streamlit_app.py`` served by ``streamlit run``, the pose tab open):
 
-- ``measure_pen_up``: scripted drawings (capsviz.testsets.drawn_digits) replayed with the mouse, as the e2e tests draw;
-  for each, from the last mouse-up to the first frame that shows the prediction of the finished drawing (the
-  input the model sees has changed and the Prediction metric shows a value), p50 / p95 (target p50 <= 300 ms;
-  the canvas itself waits 200 ms after a stroke before it sends), split into mouse-up -> the canvas's send and
-  send -> shown; and the websocket bytes the page receives per new drawing (every stroke's rerun) after the
-  first.
+- ``measure_ink``: one 1 s stroke drawn with the mouse (60 moves) while every animation frame's time is recorded:
+  the interval between frames while the pen is down, p50 / p95 (target p95 <= 20 ms), and what inking one frame
+  costs the canvas (its own log, ``_capsviz.log().paint``);
+- ``measure_pen_up``: scripted drawings (capsviz.testsets.drawn_digits) replayed with the mouse, as the e2e tests
+  draw; for each, from the last mouse-up to the first frame that shows the prediction of the finished drawing
+  (the input the model sees has changed and the Prediction metric shows a value), p50 / p95 (targets 150 /
+  300 ms), with the timeline of the drawing's rerun: pen-up -> the canvas's send (the websocket BackMsg leaving)
+  -> script start -> input read -> trace done -> Prediction sent -> script end (the server's own times: the app
+  is served with the load benchmark's counters, capsviz.bench.load.server, which stamp each run and section) ->
+  Prediction painted; the rerun's time by section; and the websocket bytes the page sends (the strokes) and
+  receives per drawing.
 
 The locators and actions for the app page (canvas, strokes, Prediction, Clear, tabs) live in
 capsviz.bench.browser.pages: the e2e tests in tests/e2e import them. The coordinator wires this into
@@ -49,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drags", type=int, default=3, help="timed drags (the worst is reported; 0: skip)")
     p.add_argument("--app", default=str(APP_SCRIPT), help="the app script for pen-up to prediction")
     p.add_argument("--drawings", type=int, default=10, help="drawings for pen-up to prediction (0: skip)")
+    p.add_argument("--no-ink", action="store_true", help="skip the ink's frame times during a 1 s stroke")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = p.parse_args(argv)
-    result = run_browser_bench(args.page, args.drags, args.app, args.drawings)
+    result = run_browser_bench(args.page, args.drags, args.app, args.drawings, ink=not args.no_ink)
     print(format_table(result))
     if args.json:
         print(json.dumps(result))

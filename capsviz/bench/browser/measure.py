@@ -1,5 +1,6 @@
 """The browser measurements: the pose editor's drag (lateness of each input), its in-page decoder and the bytes a
-drawing costs, and pen-up to prediction in the app; with the quantile the load benchmark shares."""
+drawing costs; in the app, the ink's frames while drawing and pen-up to prediction (with the server's timeline of
+the rerun); with the quantile the load benchmark shares."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 from capsviz.bench.browser.pages import (
     UPDATE_TIMEOUT_S,
+    canvas_box,
+    canvas_root,
     click_clear,
     draw_strokes,
     slider_point,
@@ -19,7 +22,17 @@ from capsviz.bench.browser.pages import (
     wait_for_new_drawing,
     wait_until_idle,
 )
-from capsviz.bench.browser.probes import PEN_UP_ANSWERED, PEN_UP_PROBE, PEN_UP_RESULT, ws_count, ws_log
+from capsviz.bench.browser.probes import (
+    FRAME_RECORDER_START,
+    FRAME_RECORDER_STOP,
+    PEN_UP_ANSWERED,
+    PEN_UP_PROBE,
+    PEN_UP_RESULT,
+    time_origin_ms,
+    ws_count,
+    ws_log,
+)
+from capsviz.data.strokes import CANVAS
 
 
 def lateness(inputs: list[dict], frames: list[dict]) -> list[float]:
@@ -169,12 +182,103 @@ def bench_drawings(n: int = 10) -> list:
     return out
 
 
-def measure_pen_up(page, drawings, timeout_s: float = UPDATE_TIMEOUT_S) -> dict[str, Any]:
+# The server's moments in a drawing's rerun (the instrumented server's sections, capsviz.bench.load.server), by
+# (module, function): the timeline reads when each one ended.
+TIMELINE_SECTIONS = {
+    "input_read_ms": ("capsviz.app.inputs", "image_from"),  # the canvas's strokes -> the 28x28 input
+    "trace_done_ms": ("capsviz.inspect.trace", "trace_image"),  # forward + routing (absent: the trace was cached)
+    "prediction_out_ms": ("capsviz.app.panels.prediction", "seen"),  # the image and the Prediction metric sent
+}
+
+
+def _section_labels() -> dict[tuple[str, str], str]:
+    from capsviz.bench.load.server import TIMED_SECTIONS
+
+    return {(module, name): label for label, module, name in TIMED_SECTIONS}
+
+
+def server_timeline(events: Sequence[dict], up: float, send: float | None) -> dict[str, Any]:
+    """The server's part of one drawing, in ms after the pen-up ``up`` (wall-clock ms since the epoch, like the
+    events' ``at``): the first script run that started after the send (``send``, else the pen-up), when it
+    started and ended, when its input, trace and Prediction were ready, and each timed section's ms in it."""
+    after = (send if send is not None else up) - 5.0  # the two clocks are one, read by two processes
+    runs = sorted((e for e in events if e["ev"] == "run" and "at" in e and e["at"] >= after), key=lambda e: e["at"])
+    if not runs:
+        return {}
+    run = runs[0]
+    start, end = run["at"], run["at"] + run["ms"]
+    inside = [e for e in events if e["ev"] == "section" and "at" in e and start <= e["at"] <= end]
+    out: dict[str, Any] = {"script_start_ms": round(start - up, 1), "script_end_ms": round(end - up, 1)}
+    labels = _section_labels()
+    for key, where in TIMELINE_SECTIONS.items():
+        done = [e["at"] + e["ms"] for e in inside if e["name"] == labels.get(where)]
+        out[key] = round(max(done) - up, 1) if done else None
+    sections: dict[str, float] = {}
+    for e in inside:
+        sections[e["name"]] = round(sections.get(e["name"], 0.0) + e["ms"], 2)
+    out["sections"] = sections
+    out["run_cpu_ms"] = run.get("cpu_ms")
+    return out
+
+
+def measure_ink(page, duration_s: float = 1.0, moves: int = 60) -> dict[str, Any]:
+    """One stroke drawn with the mouse for ``duration_s`` (``moves`` moves spread evenly: a circle on the canvas),
+    every animation frame's time recorded meanwhile: the intervals between frames while the pen is down (what
+    the ink's motion looks like) and, from the canvas's own log (``_capsviz.log().paint``), what inking each
+    frame cost. The page then reruns for the scribble; it is cleared afterwards."""
+    box = canvas_box(page)
+    k = box["width"] / CANVAS
+    cx, cy, r = box["x"] + k * CANVAS / 2, box["y"] + k * CANVAS / 2, k * CANVAS * 0.3
+    at = [
+        (cx + r * math.cos(2 * math.pi * i / moves), cy + r * math.sin(2 * math.pi * i / moves))
+        for i in range(moves + 1)
+    ]
+    mouse = page.mouse
+    mouse.move(*at[0])
+    since = page.evaluate("() => performance.now()")
+    page.evaluate(FRAME_RECORDER_START)
+    mouse.down()
+    t_start = time.perf_counter()
+    for i in range(1, moves + 1):
+        delay = t_start + duration_s * i / moves - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        mouse.move(*at[i])
+    held_s = time.perf_counter() - t_start
+    mouse.up()
+    frames = page.evaluate(FRAME_RECORDER_STOP)
+    log = canvas_root(page).evaluate("el => el._capsviz.log()")
+    paint = [ms for t, ms in log.get("paint", []) if t >= since]
+    gaps = [b - a for a, b in zip(frames, frames[1:], strict=False)]
+    wait_until_idle(page, settle_ms=400)
+    click_clear(page)
+    return {
+        "ink_stroke_s": round(held_s, 3),
+        "ink_moves": moves,
+        "ink_frames": len(frames),
+        "ink_frame_ms_p50": round(statistics.median(gaps), 1) if gaps else None,
+        "ink_frame_ms_p95": round(quantile(gaps, 0.95), 1) if gaps else None,
+        "ink_frame_ms_max": round(max(gaps), 1) if gaps else None,
+        "ink_paint_frames": len(paint),
+        "ink_paint_ms_p95": round(quantile(paint, 0.95), 2) if paint else None,
+        "ink_paint_ms_max": round(max(paint), 2) if paint else None,
+    }
+
+
+TIMELINE = ("send_ms", "script_start_ms", "input_read_ms", "trace_done_ms", "prediction_out_ms", "script_end_ms")
+
+
+def measure_pen_up(page, drawings, timeout_s: float = UPDATE_TIMEOUT_S, events_path=None) -> dict[str, Any]:
     """In the app (already loaded, Draw source, empty canvas; WS_LOG_SCRIPT installed): replay each drawing
     with the mouse, Clear in between. Per drawing: ms from the last mouse-up to the first frame showing its
-    prediction (and to the canvas's send), and the websocket bytes received from its first stroke until the
-    page is idle again."""
+    prediction, the websocket bytes sent and received from its first stroke until the page is idle again, and,
+    when the server is the instrumented one (``events_path``: capsviz.bench.load.server's events), the timeline
+    of its last rerun: pen-up -> the canvas's send (the BackMsg leaving) -> script start -> input read -> trace
+    done -> Prediction sent -> script end -> Prediction painted, with the rerun's section times."""
+    from capsviz.bench.load.server import read_events
+
     page.evaluate(PEN_UP_PROBE)
+    origin = time_origin_ms(page)
     runs = []
     for i, drawing in enumerate(drawings):
         if i:
@@ -185,33 +289,56 @@ def measure_pen_up(page, drawings, timeout_s: float = UPDATE_TIMEOUT_S) -> dict[
         wait_until_idle(page, timeout_s=timeout_s, settle_ms=400)
         hit = page.wait_for_function(PEN_UP_RESULT, timeout=timeout_s * 1000).json_value()
         frames = ws_log(page, start)
-        runs.append(
-            {
-                "digit": drawing.digit,
-                "strokes": len(drawing.strokes),
-                "predicted": hit["value"],
-                "pen_up_ms": round(hit["shown"] - hit["up"], 1),
-                "send_ms": round(hit["send"] - hit["up"], 1) if hit["send"] is not None else None,
-                "received_bytes": sum(f["bytes"] for f in frames if f["dir"] == "r"),
-                "sent_bytes": sum(f["bytes"] for f in frames if f["dir"] == "s"),
-                "messages_sent": sum(f["dir"] == "s" for f in frames),
-            }
-        )
+        sent = [f for f in frames if f["dir"] == "s"]
+        run: dict[str, Any] = {
+            "digit": drawing.digit,
+            "strokes": len(drawing.strokes),
+            "predicted": hit["value"],
+            "pen_up_ms": round(hit["shown"] - hit["up"], 1),
+            "send_ms": round(hit["send"] - hit["up"], 1) if hit["send"] is not None else None,
+            "received_bytes": sum(f["bytes"] for f in frames if f["dir"] == "r"),
+            "sent_bytes": sum(f["bytes"] for f in sent),
+            "messages_sent": len(sent),
+            "last_send_bytes": next((f["bytes"] for f in sent if f["t"] >= hit["up"]), None),  # the whole drawing
+        }
+        if events_path is not None:
+            send = origin + hit["send"] if hit["send"] is not None else None
+            run.update(server_timeline(read_events(events_path), origin + hit["up"], send))
+        runs.append(run)
+    return summarize_pen_up(runs)
+
+
+def _p50(values) -> float | None:
+    xs = [v for v in values if v is not None]
+    return round(statistics.median(xs), 1) if xs else None
+
+
+def summarize_pen_up(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The per-drawing runs of ``measure_pen_up`` summed up: latency p50/p95/max, the timeline's p50s, bytes,
+    and each server section's p50 ms in a drawing's last rerun (slowest first)."""
     later = runs[1:] or runs
     latency = [r["pen_up_ms"] for r in runs]
-    sends = [r["send_ms"] for r in runs if r["send_ms"] is not None]
-    to_shown = [r["pen_up_ms"] - r["send_ms"] for r in runs if r["send_ms"] is not None]
+    sections: dict[str, list[float]] = {}
+    for r in runs:
+        for name, ms in r.get("sections", {}).items():
+            sections.setdefault(name, []).append(ms)
     return {
         "pen_up_drawings": len(runs),
         "pen_up_right": sum(str(r["digit"]) == r["predicted"] for r in runs),
         "pen_up_ms_p50": round(statistics.median(latency), 1),
         "pen_up_ms_p95": round(quantile(latency, 0.95), 1),
         "pen_up_ms_max": round(max(latency), 1),
-        "pen_up_send_ms_p50": round(statistics.median(sends), 1) if sends else None,
-        "pen_up_send_to_shown_ms_p50": round(statistics.median(to_shown), 1) if to_shown else None,
+        "pen_up_timeline_p50": {key: _p50(r.get(key) for r in runs) for key in TIMELINE},
+        "pen_up_send_ms_p50": _p50(r["send_ms"] for r in runs),
+        "pen_up_run_cpu_ms_p50": _p50(r.get("run_cpu_ms") for r in runs),
+        "pen_up_sections_p50": dict(
+            sorted(((k, round(statistics.median(v), 1)) for k, v in sections.items()), key=lambda kv: -kv[1])
+        ),
         "drawing_bytes_first": runs[0]["received_bytes"],
         "drawing_bytes_later_p50": round(statistics.median(r["received_bytes"] for r in later)),
         "drawing_bytes_later_max": max(r["received_bytes"] for r in later),
         "drawing_sent_bytes_later_p50": round(statistics.median(r["sent_bytes"] for r in later)),
+        "drawing_messages_sent_p50": _p50(r["messages_sent"] for r in later),
+        "drawing_last_send_bytes_p50": _p50(r["last_send_bytes"] for r in later),
         "pen_up_runs": runs,
     }

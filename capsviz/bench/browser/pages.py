@@ -1,5 +1,6 @@
 """Locators and actions for the pages the benchmark and the e2e tests drive in the browser: the pose editor (its
-root, sliders, a new drawing arriving) and the app page (canvas, strokes, Prediction, Clear, tabs).
+root, sliders, a new drawing arriving) and the app page (Prediction, prompt, tabs, and the drawing canvas: its
+locators, mouse strokes scaled to its CSS size, the ink read back, its toolbar's buttons).
 
 tests/e2e imports these, so the benchmark and the tests read the page the same way."""
 
@@ -9,6 +10,7 @@ import re
 import time
 
 from capsviz.bench.browser.serve import READY_TIMEOUT_S
+from capsviz.data.strokes import CANVAS
 
 EDITOR = ".pe"  # the component's root element (inside its shadow root; Playwright's CSS pierces it)
 UPDATE_TIMEOUT_S = 30.0  # a rerun's answer (a new drawing, a Clear, the page going idle) on a busy 2-core machine
@@ -87,17 +89,6 @@ def prompt_text(markdown: str) -> str:
     return bold.group(1) if bold else plain(markdown)
 
 
-def upper_canvas(page):
-    """The drawing canvas's event layer: fabric.js stacks a background, a lower (ink) and an upper (mouse
-    events) canvas; strokes are drawn on the upper one."""
-    return page.locator("canvas.upper-canvas").first
-
-
-def ink_canvas(page):
-    """The canvas fabric.js renders the strokes on (white ink; the black background is a canvas below it)."""
-    return page.locator("canvas.dc-canvas.lower-canvas").first
-
-
 def prediction(page):
     """The "Prediction" metric (absent while there is no readable input)."""
     label = page.get_by_test_id("stMetricLabel").get_by_text("Prediction", exact=True)
@@ -120,19 +111,44 @@ def app_errors(page) -> str:
 
 
 def wait_for_app(page, timeout_s: float = READY_TIMEOUT_S) -> None:
-    """After ``page.goto(app)``: wait for the Draw prompt (the first load imports torch and loads the model)
-    and for the script to finish; raise with the page's error messages if it shows errors instead."""
-    prompt(page).or_(page.locator(ERRORS)).first.wait_for(timeout=timeout_s * 1000)
+    """After ``page.goto(app)``: wait for the prompt or a prediction (a shared link opens on one), raise with the
+    page's errors if it shows errors instead (the first load imports torch and loads the model), then for the
+    canvas and for the script to finish."""
+    prompt(page).or_(prediction(page)).or_(page.locator(ERRORS)).first.wait_for(timeout=timeout_s * 1000)
     if errors := app_errors(page):
         raise AssertionError(f"the app shows an error (is there a trained checkpoint?):\n{errors}")
-    upper_canvas(page).wait_for(timeout=timeout_s * 1000)
+    canvas(page).wait_for(timeout=timeout_s * 1000)
     wait_until_idle(page, settle_ms=100)
 
 
+# --- the drawing canvas (capsviz/app/components/canvas) ---------------------------------------------------
+# One <canvas data-testid="capsvizCanvas"> inside the component's shadow root (Playwright's CSS pierces it), whose
+# logical coordinates are CANVAS x CANVAS whatever its CSS size; its toolbar's buttons are found by their
+# accessible names ("Undo", "Redo", "Clear", "Copy link"); ``root._capsviz`` on the ``.cv`` root exposes the
+# strokes it holds (and its log: sends, frames) for tests and the benchmark.
+
+CANVAS_SELECTOR = '[data-testid="capsvizCanvas"]'
+CANVAS_ROOT = ".cv"
+
+
+def canvas(page):
+    """The drawing surface: the one <canvas> that takes the pointer events and shows the ink."""
+    return page.locator(CANVAS_SELECTOR).first
+
+
+def canvas_root(page):
+    return page.locator(CANVAS_ROOT).first
+
+
+def canvas_button(page, name: str):
+    """A button of the canvas's toolbar by its accessible name ("Undo", "Redo", "Clear", "Copy link")."""
+    return canvas_root(page).get_by_role("button", name=re.compile(rf"^{re.escape(name)}$"))
+
+
 def canvas_box(page) -> dict:
-    canvas = upper_canvas(page)
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
+    c = canvas(page)
+    c.scroll_into_view_if_needed()
+    box = c.bounding_box()
     if box is None:
         raise AssertionError("the canvas is not laid out")
     return box
@@ -140,33 +156,43 @@ def canvas_box(page) -> dict:
 
 def draw_strokes(page, strokes, steps: int = 2, pause_ms: int = STROKE_PAUSE_MS) -> None:
     """Replay strokes (canvas px, as capsviz.testsets.drawn_digits.Drawing.strokes) with the mouse: move to the
-    stroke's start and press at once, move along the polyline in small steps, release."""
+    stroke's start and press, move along the polyline in small steps, release. Scaled to the canvas's CSS size."""
     box = canvas_box(page)
+    k = box["width"] / CANVAS
     ox, oy = box["x"], box["y"]
     mouse = page.mouse
     for i, stroke in enumerate(strokes):
         if i:
             page.wait_for_timeout(pause_ms)
         (x0, y0), rest = stroke[0], stroke[1:]
-        mouse.move(ox + x0, oy + y0)
+        mouse.move(ox + k * x0, oy + k * y0)
         mouse.down()
         for x, y in rest:
-            mouse.move(ox + x, oy + y, steps=steps)
+            mouse.move(ox + k * x, oy + k * y, steps=steps)
         mouse.up()
 
 
 def ink_at(page, points) -> list[int]:
-    """The ink canvas's red channel (0 black .. 255 white) at each (x, y) in canvas CSS px."""
-    return ink_canvas(page).evaluate(
-        """(c, pts) => { const k = c.width / c.getBoundingClientRect().width, ctx = c.getContext('2d');
+    """The canvas's red channel (0 black .. 255 white) at each (x, y) in logical canvas px."""
+    return canvas(page).evaluate(
+        """(c, [pts, size]) => { const k = c.width / size, ctx = c.getContext('2d');
             return pts.map(([x, y]) => ctx.getImageData(Math.floor(x * k), Math.floor(y * k), 1, 1).data[0]); }""",
-        [list(p) for p in points],
+        [[list(p) for p in points], CANVAS],
     )
 
 
+def held(page) -> dict:
+    """The drawing the canvas holds (its payload: {"v", "size", "strokes"})."""
+    return canvas_root(page).evaluate("el => el._capsviz.drawing()")
+
+
+def strokes_held(page) -> int:
+    return canvas_root(page).evaluate("el => el._capsviz.strokes()")
+
+
 def click_clear(page, timeout_s: float = UPDATE_TIMEOUT_S) -> None:
-    """The Clear button under the canvas; waits for the prompt and for the rerun to end."""
-    page.get_by_role("button", name=re.compile(r"\bClear\b")).click()
+    """The canvas's Clear button; waits for the prompt and for the rerun to end."""
+    canvas_button(page, "Clear").click()
     prompt(page).wait_for(timeout=timeout_s * 1000)
     prediction(page).wait_for(state="detached", timeout=timeout_s * 1000)
     wait_until_idle(page, settle_ms=100)

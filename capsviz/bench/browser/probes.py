@@ -1,5 +1,6 @@
 """Scripts installed in the page: a log of every websocket frame, and the pen-up probe (mouse-ups and what the
-top row shows, with the frame that painted it); with the calls that install and read them."""
+top row shows, with the frame that painted it), an animation-frame recorder; with the calls that install and read
+them, and the page's clock origin (to line its times up with the server's)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,18 @@ def ws_log(page, start: int = 0) -> list[dict]:
 
 def ws_count(page) -> int:
     return page.evaluate("() => (window.__capsvizWs || []).length")
+
+
+# Every animation frame's time while it runs (window.__capsvizFrames): the page's frame rate during a stroke.
+FRAME_RECORDER_START = """() => {
+  const rec = (window.__capsvizFrames = { on: true, t: [] });
+  const tick = (t) => { if (!rec.on) return; rec.t.push(t); requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+}"""
+FRAME_RECORDER_STOP = """() => { const rec = window.__capsvizFrames; rec.on = false; return rec.t; }"""
+
+
+def time_origin_ms(page) -> float:
+    """The page's performance.timeOrigin: performance.now() + this is wall-clock ms since the epoch, the clock the
+    instrumented server (capsviz.bench.load.server) stamps its runs and sections with."""
+    return float(page.evaluate("() => performance.timeOrigin"))

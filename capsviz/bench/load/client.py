@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
+CANVAS_COMPONENT = "capsviz_canvas"  # capsviz.app.canvas.COMPONENT_NAME: its state "drawing" is the strokes
 POSE_COMPONENT = "capsviz_pose_editor"  # capsviz.app.pose_editor.COMPONENT_NAME
 PREDICTION_LABEL = "Prediction"
 RERUN_TIMEOUT_S = 120.0

@@ -1,10 +1,9 @@
-"""The drawings the sessions submit: scripted digits (capsviz.testsets.drawn_digits) as the canvas sends them, each
-with the answer the app must give (computed here, in worker processes)."""
+"""The drawings the sessions submit: scripted digits (capsviz.testsets.drawn_digits) as the canvas sends them (its
+state "drawing": the stroke payload, capsviz.data.strokes.to_payload), each with the answer the app must give:
+the strokes inked as the app inks them (render_rgba, then to_mnist) and traced (computed here, in worker processes)."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import os
@@ -19,26 +18,9 @@ class Submission:
 
     index: int
     digit: int
-    state_json: str  # the canvas component's state: {"drawing": {"raw", "data"}, "backgroundFit"}
+    state_json: str  # the canvas component's state: {"drawing": the stroke payload (capsviz.data.strokes)}
     image: bytes  # the 28x28 input the model sees, as the pose editor gets it (export.pose_payload.image_bytes)
     expected: int  # the app's prediction for it (trace_image at the app's routing iterations)
-
-
-def _fabric_json(drawing) -> dict[str, Any]:
-    """A fabric.js-like JSON of the strokes (what the canvas's "raw" holds), so the state is about its real size."""
-    objects = []
-    for stroke in drawing.strokes:
-        path = [["M", *stroke[0]]] + [["L", x, y] for x, y in stroke[1:]]
-        objects.append({"type": "path", "stroke": "#FFFFFF", "strokeWidth": drawing.width, "fill": None, "path": path})
-    return {"version": "4.4.0", "objects": objects, "background": "#000000"}
-
-
-def _png_data_url(rgba) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgba).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 _WORKER: dict[str, Any] = {}
@@ -64,14 +46,16 @@ def make_submission(index: int, seed: int, model_path: str) -> Submission:
     import numpy as np
 
     from capsviz.data.preprocess import to_mnist
+    from capsviz.data.strokes import parse_drawing, render_rgba, to_payload
     from capsviz.export.pose_payload import image_bytes
     from capsviz.inspect.trace import trace_image
-    from capsviz.testsets.drawn_digits import random_drawing, render
+    from capsviz.testsets.drawn_digits import random_drawing
 
     drawing = random_drawing(index % 10, np.random.default_rng([seed, index]))
-    rgba = render(drawing)
-    state = {"drawing": {"raw": _fabric_json(drawing), "data": _png_data_url(rgba)}, "backgroundFit": None}
-    image = to_mnist(rgba).image
+    payload = to_payload(drawing.as_strokes())
+    state = {"drawing": payload}  # capsviz.app.canvas.STATE
+    # What the server does with it: parse_drawing (the state callback), render_rgba (cached.rendered), to_mnist.
+    image = to_mnist(render_rgba(parse_drawing(payload)[0])).image
     model, iterations = _worker_model(model_path)
     expected = int(trace_image(model, image, iterations=iterations).prediction)
     return Submission(index, drawing.digit, json.dumps(state), image_bytes(image), expected)

@@ -135,14 +135,26 @@ def saturation(results: Sequence[dict[str, Any]]) -> str:
     )
 
 
+MAX_FAILED_OPENS = 3  # a tab slot gives up (and the run fails) after this many tabs in a row could not open the page
+
+
+class SessionsFailedError(RuntimeError):
+    """The memory run cannot go on: tabs keep failing to open the page (the server is down or shows no canvas)."""
+
+
 async def _memory_slot(slot: int, queue: asyncio.Queue, per_session: int, ctx: dict[str, Any]) -> None:
-    """One browser tab after another: each opens the page, draws ``per_session`` drawings back to back, closes."""
+    """One browser tab after another: each opens the page, draws ``per_session`` drawings back to back, closes.
+    Raises SessionsFailedError after MAX_FAILED_OPENS tabs in a row fail to open (instead of trying forever:
+    a tab that cannot open takes nothing off the queue)."""
     sampler, checker, people = ctx["sampler"], ctx["checker"], ctx["people"]
+    failed_opens = 0
     while not queue.empty():
         session = Session(len(people), ctx["url"], checker, sampler.t0, ctx["fetch_media"])
         people.append(session)
+        opened = False
         try:
             await session.open()
+            opened = True
             for k in range(per_session):
                 if queue.empty():
                     break
@@ -153,6 +165,12 @@ async def _memory_slot(slot: int, queue: asyncio.Queue, per_session: int, ctx: d
             session.fail(exc)
         finally:
             await session.close()
+        failed_opens = 0 if opened else failed_opens + 1
+        if failed_opens >= MAX_FAILED_OPENS:
+            raise SessionsFailedError(
+                f"tab slot {slot}: {failed_opens} tabs in a row could not open the page at {ctx['url']} "
+                f"({queue.qsize()} drawings not sent); last: {session.errors[-1] if session.errors else 'no error'}"
+            )
 
 
 async def _memory(
@@ -172,9 +190,13 @@ async def _memory(
         "url": server.url,
         "fetch_media": fetch_media,
     }
-    await asyncio.gather(*(_memory_slot(i, queue, per_session, ctx) for i in range(sessions)))
+    try:
+        await asyncio.gather(*(_memory_slot(i, queue, per_session, ctx) for i in range(sessions)))
+    except BaseException:
+        await sampler.stop()  # a slot gave up: no sampler left running
+        raise
     elapsed = time.perf_counter() - t_start
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(2.0)  # the RSS once the last drawing is answered
     await sampler.stop()
     steps = [s for p in ctx["people"] for s in p.steps]
     drawn = [s for s in steps if s.kind in ("first", "step")]

@@ -4,6 +4,8 @@
 the app's files changes) for checkpoint loads (capsviz.training.checkpoint.load_model), each script run's wall and
 CPU time, the wall time of a few sections of it (TIMED_SECTIONS, by dotted module name), and Streamlit's own
 ``gc.collect(2)`` after every run; they are written as JSON lines to the file EVENTS_ENV names (``read_events``).
+Runs and sections carry ``at``, their start in wall-clock ms since the epoch, so a page on the same machine can
+line them up with its own times (performance.timeOrigin + performance.now()).
 """
 
 from __future__ import annotations
@@ -45,12 +47,23 @@ def _event(fd: int, **record: Any) -> None:
 TIMED_SECTIONS = [  # (label, module, function): timed in every served script run; nested ones overlap
     ("model: trace_image (forward + routing trace)", "capsviz.inspect.trace", "trace_image"),  # first: see _instrument
     ("sidebar", "capsviz.app.sidebar", "render"),
-    ("input: canvas state -> PNG decode -> to_mnist", "capsviz.app.inputs", "image_from"),
+    ("input: canvas state -> strokes -> to_mnist (whole)", "capsviz.app.inputs", "image_from"),
+    ("  of which the canvas's state callback (parse_drawing)", "capsviz.app.canvas", "receive"),
+    ("  of which the canvas component (its data: the drawing)", "capsviz.app.canvas", "draw_canvas"),
+    ("  of which the strokes inked, cached (hash + render_rgba)", "capsviz.app.cached", "rendered"),
+    ("    of which render_rgba (a render-cache miss)", "capsviz.data.strokes", "render_rgba"),
+    ("  of which to_mnist (crop, centre, 28x28)", "capsviz.data.preprocess", "to_mnist"),
+    ("share link in the URL (share.write)", "capsviz.app.share", "write"),
     ("what the model sees (st.image: PNG) + metric", "capsviz.app.panels.prediction", "seen"),
     ("lengths panel (figure + st.plotly_chart)", "capsviz.app.panels.prediction", "lengths"),
     ("  of which figures.lengths_figure (plotly)", "capsviz.figures.lengths", "lengths_figure"),
     ("pose tab (pose editor payload, Figure 4)", "capsviz.app.panels.pose", "render"),
 ]
+
+
+def _now_ms() -> float:
+    """Wall-clock ms since the epoch: what a page on this machine reads as performance.timeOrigin + now()."""
+    return round(1000 * time.time(), 1)
 
 
 def _time_section(fd: int, label: str, module: str, name: str) -> None:
@@ -63,11 +76,11 @@ def _time_section(fd: int, label: str, module: str, name: str) -> None:
         return
 
     def timed(*args, **kwargs):
-        t0 = time.perf_counter()
+        at, t0 = _now_ms(), time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
-            _event(fd, ev="section", name=label, ms=round(1000 * (time.perf_counter() - t0), 2))
+            _event(fd, ev="section", name=label, ms=round(1000 * (time.perf_counter() - t0), 2), at=at)
 
     setattr(mod, name, timed)
 
@@ -99,7 +112,7 @@ def _timed_run(fd: int, run_script: Callable[..., Any], profile_path: str | None
 
     def timed_run(self, *args, **kwargs):
         profiling = profiler is not None and os.path.exists(f"{profile_path}.on")
-        t0, c0 = time.perf_counter(), time.thread_time()
+        at, t0, c0 = _now_ms(), time.perf_counter(), time.thread_time()
         if profiling:
             profiler.enable()
         try:
@@ -109,7 +122,7 @@ def _timed_run(fd: int, run_script: Callable[..., Any], profile_path: str | None
                 profiler.disable()
                 profiler.dump_stats(profile_path)
             wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
-            _event(fd, ev="run", ms=round(1000 * wall, 1), cpu_ms=round(1000 * cpu, 1), profiled=profiling)
+            _event(fd, ev="run", ms=round(1000 * wall, 1), cpu_ms=round(1000 * cpu, 1), profiled=profiling, at=at)
             if freeze == "run" and not gc.get_freeze_count():
                 _freeze(fd)  # everything alive after the first run (modules, model) leaves the collector's scans
 
