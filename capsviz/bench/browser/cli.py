@@ -23,10 +23,10 @@ And in the real app (``streamlit_app.py`` served by ``streamlit run``, the pose 
   draw; for each, from the last mouse-up to the first frame that shows the prediction of the finished drawing
   (the input the model sees has changed and the Prediction metric shows a value), p50 / p95 (targets 150 /
   300 ms), with the timeline of the drawing's rerun: pen-up -> the canvas's send (the websocket BackMsg leaving)
-  -> script start -> input read -> trace done -> Prediction sent -> script end (the server's own times: the app
-  is served with the load benchmark's counters, capsviz.bench.load.server, which stamp each run and section) ->
-  Prediction painted; the rerun's time by section; and the websocket bytes the page sends (the strokes) and
-  receives per drawing.
+  -> script start -> input read -> trace done -> Prediction sent -> its frame received -> script end (the
+  server's own times: the app is served with the load benchmark's counters, capsviz.bench.load.server, which
+  stamp each run and section) -> Prediction painted; the rerun's time by section; and the websocket bytes the
+  page sends (the strokes) and receives per drawing.
 
 The locators and actions for the app page (canvas, strokes, Prediction, Clear, tabs) live in
 capsviz.bench.browser.pages: the e2e tests in tests/e2e import them. The coordinator wires this into

@@ -265,7 +265,15 @@ def measure_ink(page, duration_s: float = 1.0, moves: int = 60) -> dict[str, Any
     }
 
 
-TIMELINE = ("send_ms", "script_start_ms", "input_read_ms", "trace_done_ms", "prediction_out_ms", "script_end_ms")
+TIMELINE = (
+    "send_ms",
+    "script_start_ms",
+    "input_read_ms",
+    "trace_done_ms",
+    "prediction_out_ms",
+    "prediction_received_ms",  # the websocket frame carrying the metric reached the page
+    "script_end_ms",
+)
 
 
 def measure_pen_up(page, drawings, timeout_s: float = UPDATE_TIMEOUT_S, events_path=None) -> dict[str, Any]:
@@ -274,7 +282,8 @@ def measure_pen_up(page, drawings, timeout_s: float = UPDATE_TIMEOUT_S, events_p
     prediction, the websocket bytes sent and received from its first stroke until the page is idle again, and,
     when the server is the instrumented one (``events_path``: capsviz.bench.load.server's events), the timeline
     of its last rerun: pen-up -> the canvas's send (the BackMsg leaving) -> script start -> input read -> trace
-    done -> Prediction sent -> script end -> Prediction painted, with the rerun's section times."""
+    done -> Prediction sent -> its frame received by the page -> script end -> Prediction painted, with the rerun's
+    section times."""
     from capsviz.bench.load.server import read_events
 
     page.evaluate(PEN_UP_PROBE)
@@ -301,6 +310,8 @@ def measure_pen_up(page, drawings, timeout_s: float = UPDATE_TIMEOUT_S, events_p
             "messages_sent": len(sent),
             "last_send_bytes": next((f["bytes"] for f in sent if f["t"] >= hit["up"]), None),  # the whole drawing
         }
+        got = [f["t"] for f in frames if f["dir"] == "r" and f.get("prediction") and f["t"] >= hit["up"]]
+        run["prediction_received_ms"] = round(min(got) - hit["up"], 1) if got else None
         if events_path is not None:
             send = origin + hit["send"] if hit["send"] is not None else None
             run.update(server_timeline(read_events(events_path), origin + hit["up"], send))

@@ -4,17 +4,31 @@ them, and the page's clock origin (to line its times up with the server's)."""
 
 from __future__ import annotations
 
-# Every websocket frame the page sends or receives, with its size and performance.now(): installed before the
-# page's scripts run (context.add_init_script), so it sees Streamlit's own socket.
+# Every websocket frame the page sends or receives, with its size and performance.now() (and, for a received one,
+# whether it carries the Prediction metric): installed before the page's scripts run (context.add_init_script),
+# so it sees Streamlit's own socket.
 WS_LOG_SCRIPT = """(() => {
   if (window.__capsvizWs) return;
   const log = (window.__capsvizWs = []);
   const size = (d) => (typeof d === "string" ? new Blob([d]).size : d.byteLength ?? d.size ?? 0);
+  // a frame that carries the Prediction metric (its label's bytes): when the answer reached the page
+  const label = [...new TextEncoder().encode("Prediction")];
+  const carries = (d) => {
+    if (!(d instanceof ArrayBuffer)) return false;
+    const b = new Uint8Array(d), n = label.length;
+    for (let i = b.indexOf(label[0]); i >= 0 && i <= b.length - n; i = b.indexOf(label[0], i + 1)) {
+      let j = 1;
+      while (j < n && b[i + j] === label[j]) j++;
+      if (j === n) return true;
+    }
+    return false;
+  };
   const Native = window.WebSocket;
   class LoggedWebSocket extends Native {
     constructor(...args) {
       super(...args);
-      this.addEventListener("message", (e) => log.push({ dir: "r", t: performance.now(), bytes: size(e.data) }));
+      this.addEventListener("message", (e) =>
+        log.push({ dir: "r", t: performance.now(), bytes: size(e.data), prediction: carries(e.data) }));
     }
     send(data) {
       log.push({ dir: "s", t: performance.now(), bytes: size(data) });
@@ -77,7 +91,7 @@ def install_ws_log(context_or_page) -> None:
 
 
 def ws_log(page, start: int = 0) -> list[dict]:
-    """The logged frames from index ``start``: {dir: "s" | "r", t (ms, performance.now()), bytes}."""
+    """The logged frames from index ``start``: {dir: "s" | "r", t (ms, performance.now()), bytes, prediction}."""
     return page.evaluate("n => (window.__capsvizWs || []).slice(n)", start)
 
 

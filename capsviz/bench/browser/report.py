@@ -19,6 +19,7 @@ TIMELINE_WORDS = {
     "input_read_ms": "input read",
     "trace_done_ms": "trace done",
     "prediction_out_ms": "Prediction sent",
+    "prediction_received_ms": "received",
     "script_end_ms": "script ends",
 }
 
