@@ -37,7 +37,7 @@ def run() -> None:
     st.caption(text.SUBTITLE)
     col_in, col_seen, col_lengths = layout.top_row()
     with col_in:
-        reading = inputs.image_from(source, model_path)
+        reading = inputs.image_from(source, model_path, iterations)
     share.write(pair=False, source=source, iterations=iterations)  # the URL follows every pen-up
     if reading is None:
         with col_seen:

@@ -13,6 +13,11 @@ the drawing survives the component leaving the page (another input source) and c
 shared link: ``set_drawing``). The page loads Python's copy only when its revision changes. A payload that is
 not a drawing leaves a message (``problem``) and a fresh, empty canvas (the component is remounted under a new
 key), never a traceback.
+
+The live reading (``live``: capsviz.app.live.canvas_data): the page also runs the CapsNet itself while a stroke
+is drawn (at most once per display frame, in a Web Worker) and shows its prediction, the ten capsule lengths and
+the routing to the leading capsule under the canvas. ``server`` (capsviz.app.live.server_answer) is the server's
+reading of the drawing Python holds: where it differs from the page's for the same drawing, the page shows it.
 """
 
 from __future__ import annotations
@@ -130,10 +135,13 @@ def draw_canvas(
     pen: int = 0,
     colours: Sequence[str] = INK,
     share: bool = True,
+    live: Mapping | None = None,
+    server: Mapping | None = None,
 ) -> StrokeDrawing | None:
     """Show canvas ``key`` (its toolbar: undo, redo, clear, copy link) drawing with ``pen`` (0 .. pens-1) at
     ``pen_width`` canvas px, and return the drawing it holds (None while empty). A refused payload's reason is
-    shown (st.error), and any change made to an accepted one (points moved onto the edge) as a warning."""
+    shown (st.error), and any change made to an accepted one (points moved onto the edge) as a warning.
+    ``live``/``server``: the live reading's data and the server's answer (see the module docstring)."""
     drawing = current(key)
     data = {
         "size": CANVAS,
@@ -147,6 +155,8 @@ def draw_canvas(
         "share": bool(share),
         "max_points": MAX_POINTS,
         "max_strokes": MAX_STROKES,
+        "live": dict(live) if live is not None else None,
+        "server": dict(server) if server is not None else None,
     }
     _component()(
         key=component_key(key),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from capsviz.app import cached, canvas, state, text
+from capsviz.app import cached, canvas, live, state, text
 from capsviz.data.mnist import ENV_VAR, resolve_data_dir
 from capsviz.data.preprocess import (
     EmptyDrawingError,
@@ -54,17 +54,31 @@ def _read_upload(data: bytes) -> tuple[Reading, list[str]]:
     return Reading(pre.image, pixels, pre), notes
 
 
-def draw() -> Reading | None:
+def draw(model_path: str | None = None, iterations: int | None = None) -> Reading | None:
+    """The canvas and its reading. With ``model_path`` and ``iterations`` the canvas also reads the drawing live
+    in the page (capsviz.app.live) and is told the server's answer for the drawing it holds."""
     st.markdown("**Your drawing**")
     canvas_slot = st.container()  # the canvas sits above the pen control that sets it
     width = st.slider("Pen width", *PEN_RANGE, PEN_WIDTH, key=state.PEN_WIDTH)
+    drawing = canvas.current(state.CANVAS)  # the state callback has already taken the page's newest strokes
+    reading = read_drawing(drawing) if drawing is not None else None
+    live_data = server = None
+    if model_path is not None and iterations is not None:
+        live_data = live.canvas_data(cached.model(model_path), iterations)
+        if drawing is not None and "off" not in live_data:
+            trace = cached.trace(reading.image, iterations, model_path) if reading is not None else None
+            server = live.server_answer(
+                to_payload(drawing),
+                trace.prediction if trace is not None else None,
+                trace.lengths if trace is not None else None,
+            )
     with canvas_slot:
-        drawing = canvas.draw_canvas(state.CANVAS, width)
+        drawing = canvas.draw_canvas(state.CANVAS, width, live=live_data, server=server)
     if drawing is None:
         if not canvas.problem(state.CANVAS):
             st.info(text.DRAW_PROMPT)
         return None
-    return read_drawing(drawing)
+    return reading
 
 
 def read_drawing(drawing: StrokeDrawing) -> Reading | None:
@@ -181,11 +195,12 @@ def upload() -> Reading | None:
     return reading
 
 
-def image_from(source: str, model_path: str) -> Reading | None:
-    """The chosen source's reading (the 28x28 image, and the picture it came from), or None."""
+def image_from(source: str, model_path: str, iterations: int | None = None) -> Reading | None:
+    """The chosen source's reading (the 28x28 image, and the picture it came from), or None. ``iterations``: the
+    sidebar's routing iterations, for the canvas's live reading."""
     if source == state.GALLERY:
         image = gallery(model_path)
         return None if image is None else Reading(image)
     if source == state.UPLOAD:
         return upload()
-    return draw()
+    return draw(model_path, iterations)

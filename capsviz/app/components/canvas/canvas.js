@@ -6,12 +6,301 @@
 // State sent back: "drawing" = {v, size, strokes: [{w, pen, p: [x0, y0, t0, x1, y1, t1, ...]}]}, integers
 //   (x, y in canvas px of the size x size logical square, t in ms since the drawing's first point), on every
 //   pen-up, undo, redo and clear. A stroke in progress sends nothing.
+// Live reading (data.live from capsviz/app/live.py: module URLs and the model, or {off: reason}): the page runs
+//   the CapsNet itself (inpage/model_client.js, a Web Worker that also preprocesses the strokes) on the strokes
+//   as they are drawn, at most once per display frame; while the worker is busy a frame's drawing is dropped,
+//   not queued (the newest is read when it is free). data.server = {fp, prediction, lengths}: the server's
+//   reading of the drawing Python holds (fp: fingerprint() of its strokes); where it differs from the page's for
+//   the same drawing, the server's is shown.
 
 const LOG_LIMIT = 2000;
 const HISTORY_LIMIT = 500;
 const STATUS_MS = 2500;
 
 const CANVASES = new WeakMap(); // component parent element -> Canvas
+const CLIENTS = new Map(); // model hash -> {ready: Promise<ModelClient>, lives: Set<Live>}: one worker per tab
+const LIVE_LOG_LIMIT = 500;
+const MARGIN_HIGH = 0.9; // the margin loss's thresholds: a present digit's capsule should be longer than 0.9,
+const MARGIN_LOW = 0.1; // an absent one's shorter than 0.1
+const TYPES = 32; // primary-capsule types; the flat primary index is (row * 6 + col) * 32 + type
+
+// Python's capsviz.app.live.fingerprint: the same drawing gives the same string on both sides.
+function fingerprint(strokes) {
+  let points = 0;
+  let sx = 0;
+  let sy = 0;
+  let sw = 0;
+  let sp = 0;
+  for (const s of strokes) {
+    const p = s.p;
+    points += p.length / 3;
+    for (let i = 0; i < p.length; i += 3) {
+      sx += p[i];
+      sy += p[i + 1];
+    }
+    sw += Math.round(s.w);
+    sp += s.pen || 0;
+  }
+  return `${strokes.length}:${points}:${sx}:${sy}:${sw}:${sp}`;
+}
+
+// Root-relative URLs from Python; this module runs from a blob: URL, so resolve them against the page.
+const absolute = (url) => new URL(url, document.baseURI).href;
+
+function el(tag, className, parent) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+// The page's own reading of the drawing, under the canvas: the predicted digit, the ten capsule lengths against
+// the margins, and how the 32 primary-capsule types route to the leading capsule.
+class Live {
+  constructor(canvas, root) {
+    this.cv = canvas;
+    this.panel = root.querySelector(".cv-live");
+    this.note = root.querySelector(".cv-live-note");
+    this.pred = root.querySelector(".cv-live-pred");
+    this.source = root.querySelector(".cv-live-source");
+    this.caption = root.querySelector(".cv-live-caption");
+    const plot = root.querySelector(".cv-live-plot");
+    const axis = root.querySelector(".cv-live-axis");
+    this.bars = [];
+    for (let d = 0; d < 10; d++) {
+      const bar = el("div", "cv-bar", plot);
+      this.bars.push(el("i", "", bar));
+      el("span", "", axis).textContent = String(d);
+    }
+    for (const [v, name] of [[MARGIN_HIGH, "high"], [MARGIN_LOW, "low"]]) {
+      const line = el("div", `cv-margin cv-margin-${name}`, plot);
+      line.style.bottom = `${v * 100}%`;
+      line.title = `margin ${v}`;
+    }
+    const cells = root.querySelector(".cv-live-cells");
+    this.cells = [];
+    for (let t = 0; t < TYPES; t++) {
+      const cell = el("i", "", cells);
+      this.cells.push(cell);
+    }
+    this.config = null;
+    this.hash = null;
+    this.client = null;
+    this.iterations = 3;
+    this.unavailable = null;
+    this.dirty = false; // a frame was dropped while the worker was busy: read the newest when it is free
+    this.posted = null; // {fp, iterations} last sent
+    this.page = null; // the page's last reading: {fp, prediction, lengths, routing, leading, iterations}
+    this.serverAnswer = null; // data.server
+    this.shown = null; // {fp, prediction, source}
+    this.log = { readings: [], dropped: 0, posted: 0, empty: 0 };
+  }
+
+  // data.live: URLs and the model, {off: reason}, or nothing (this canvas has no live reading: two pens)
+  configure(live) {
+    if (!live) {
+      this.panel.hidden = true;
+      return;
+    }
+    if (live.off) {
+      this.fail(live.off);
+      return;
+    }
+    const iterations = Math.max(1, Math.min(5, Number(live.iterations) || 3));
+    const changed = iterations !== this.iterations;
+    this.iterations = iterations;
+    if (this.unavailable) return;
+    if (this.hash !== live.model.hash) {
+      this.hash = live.model.hash;
+      this.start(live);
+    } else if (changed) {
+      this.cv.wantLive();
+    }
+  }
+
+  start(live) {
+    this.panel.hidden = false;
+    this.panel.dataset.state = "loading";
+    this.caption.textContent = "Loading the network into this page…";
+    const missing =
+      typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function"
+        ? "this browser has no WebAssembly"
+        : typeof Worker !== "function"
+          ? "this browser has no Web Workers"
+          : null;
+    if (missing) {
+      this.fail(missing);
+      return;
+    }
+    let entry = CLIENTS.get(live.model.hash);
+    if (!entry) {
+      entry = { lives: new Set(), reason: null };
+      entry.ready = (async () => {
+        const { ModelClient } = await import(absolute(live.client));
+        const client = new ModelClient({
+          model: { hash: live.model.hash, url: absolute(live.model.url) },
+          workerUrl: absolute(live.worker),
+          vendorUrl: absolute(live.vendor),
+          preprocessUrl: absolute(live.preprocess),
+          onUnavailable: (why) => {
+            entry.reason = why;
+            for (const l of entry.lives) l.fail(why);
+          },
+        });
+        const info = await client.ready;
+        if (!info) throw new Error(client.unavailable || "the model could not be loaded");
+        return client;
+      })();
+      CLIENTS.set(live.model.hash, entry);
+    }
+    entry.lives.add(this);
+    const hash = live.model.hash;
+    entry.ready.then(
+      (client) => {
+        if (this.hash !== hash || this.unavailable) return;
+        this.client = client;
+        this.panel.dataset.state = "ready";
+        this.caption.textContent = "";
+        this.render(null);
+        this.cv.wantLive();
+      },
+      (err) => this.fail(entry.reason || String(err?.message ?? err)),
+    );
+  }
+
+  // Said once, quietly; the server's panels carry on as before.
+  fail(reason) {
+    if (this.unavailable) return;
+    this.unavailable = String(reason);
+    this.client = null;
+    this.panel.hidden = true;
+    this.note.hidden = false;
+    this.note.textContent = `Live reading unavailable: ${this.unavailable}; predictions come from the server.`;
+  }
+
+  // Called at most once per display frame (Canvas.frame) while a stroke is drawn, and after a change.
+  request() {
+    const client = this.client;
+    if (!client) return;
+    if (client.busy) {
+      this.dirty = true; // this frame's drawing is dropped; the newest is read when the worker is free
+      this.log.dropped++;
+      return;
+    }
+    this.dirty = false;
+    const strokes = this.cv.currentStrokes();
+    const fp = fingerprint(strokes);
+    if (this.posted && this.posted.fp === fp && this.posted.iterations === this.iterations) return;
+    this.posted = { fp, iterations: this.iterations };
+    if (!strokes.length) {
+      this.page = { fp, prediction: null };
+      this.render(this.page);
+      return;
+    }
+    const drawing = {
+      v: this.cv.version,
+      size: this.cv.size,
+      strokes: strokes.map((s) => ({ w: s.w, pen: s.pen, p: s.p })),
+    };
+    const t0 = performance.now();
+    const during = !!this.cv.active;
+    this.log.posted++;
+    client.run({ drawing }, this.iterations).then((r) => {
+      if (r) this.take(r, fp, t0, during);
+      if (this.dirty) this.cv.wantLive();
+    });
+  }
+
+  take(r, fp, t0, during) {
+    if (r.empty) {
+      this.page = { fp, prediction: null };
+      this.log.empty++;
+    } else {
+      const k = r.iterations;
+      const lengths = Array.from(r.lengths.subarray((k - 1) * 10, k * 10));
+      const leading = r.prediction;
+      // each type's coupling to the leading capsule at the chosen iteration, weighted by its capsules' lengths
+      const n = r.primary.length / 8;
+      const c = r.couplings.subarray((k - 1) * n * 10, k * n * 10);
+      const num = new Float64Array(TYPES);
+      const den = new Float64Array(TYPES);
+      for (let i = 0; i < n; i++) {
+        let sq = 0;
+        for (let d = 0; d < 8; d++) sq += r.primary[i * 8 + d] ** 2;
+        const len = Math.sqrt(sq);
+        num[i % TYPES] += len * c[i * 10 + leading];
+        den[i % TYPES] += len;
+      }
+      const routing = Array.from(num, (v, t) => (den[t] > 0 ? v / den[t] : 0));
+      this.page = { fp, prediction: leading, lengths, routing, iterations: k };
+    }
+    const ms = performance.now() - t0;
+    this.log.readings.push({ t: performance.now(), ms, trace: r.ms, pre: r.preprocessMs, fp, during, p: this.page.prediction });
+    if (this.log.readings.length > LIVE_LOG_LIMIT) this.log.readings.shift();
+    this.render(this.page);
+  }
+
+  // data.server: the server's reading of the drawing Python holds
+  server(answer) {
+    this.serverAnswer = answer && typeof answer === "object" ? answer : null;
+    if (this.client && this.page) this.render(this.page);
+  }
+
+  render(page) {
+    if (this.unavailable) return;
+    let shown = page || { fp: null, prediction: null };
+    let source = "page";
+    const s = this.serverAnswer;
+    // Once the pen is up and the server has read the same drawing, its answer wins where the two differ.
+    if (s && page && !this.cv.active && s.fp === page.fp && s.prediction !== page.prediction) {
+      shown = { ...page, prediction: s.prediction, lengths: s.lengths || page.lengths };
+      source = "server";
+    }
+    const pred = shown.prediction;
+    const text = pred === null || pred === undefined ? "" : String(pred);
+    if (this.pred.textContent !== text) this.pred.textContent = text;
+    this.pred.dataset.fp = shown.fp || "";
+    this.pred.dataset.source = source;
+    this.pred.dataset.page = page && page.prediction !== null && page.prediction !== undefined ? String(page.prediction) : "";
+    this.source.textContent = text ? (source === "server" ? "server" : "live") : "";
+    this.panel.dataset.source = source;
+    const lengths = shown.lengths || new Array(10).fill(0);
+    for (let d = 0; d < 10; d++) {
+      const v = Math.max(0, Math.min(1, Number(lengths[d]) || 0));
+      this.bars[d].style.transform = `scaleY(${v.toFixed(3)})`;
+      this.bars[d].parentElement.classList.toggle("cv-lead", text !== "" && d === pred);
+    }
+    const routing = text !== "" && shown.routing && source === "page" ? shown.routing : null;
+    const top = routing ? Math.max(0.3, ...routing) : 1;
+    for (let t = 0; t < TYPES; t++) {
+      // uniform routing gives 0.1 to each capsule: shade what is above it, full at the most-routed type's
+      // share (at least 0.3, so the first iteration's uniform routing stays flat)
+      const v = routing ? Math.max(0, Math.min(1, (routing[t] - 0.1) / (top - 0.1))) : 0;
+      this.cells[t].style.setProperty("--v", v.toFixed(3));
+    }
+    const caption = routing
+      ? `Routing to ${pred}, iteration ${shown.iterations}: how much of each of the 32 capsule types' vote goes to it`
+      : source === "server"
+        ? `The server reads ${pred} for this drawing (the page read ${page.prediction ?? "nothing"})`
+        : this.cv.strokes.length || this.cv.active
+          ? "No digit to read yet"
+          : "Draw: the network reads along";
+    if (this.caption.textContent !== caption) this.caption.textContent = caption;
+    this.shown = { fp: shown.fp, prediction: pred, source, t: performance.now() };
+  }
+
+  api() {
+    return {
+      state: this.unavailable ? "unavailable" : this.client ? "ready" : this.hash ? "loading" : "off",
+      note: this.note.hidden ? "" : this.note.textContent,
+      shown: this.shown,
+      page: this.page && { fp: this.page.fp, prediction: this.page.prediction },
+      server: this.serverAnswer,
+      fp: fingerprint(this.cv.currentStrokes()),
+      log: this.log,
+    };
+  }
+}
 
 class Canvas {
   constructor(parent) {
@@ -50,7 +339,9 @@ class Canvas {
     this.cssSide = 0;
     this.setStateValue = null;
     this.statusTimer = 0;
-    this.log = { sent: [], frames: 0, points: 0, downs: 0, ups: 0, paint: [] }; // paint: [rAF t, ms] per inked frame
+    this.live = new Live(this, root);
+    this.liveWanted = false;
+    this.log = { sent: [], frames: 0, points: 0, downs: 0, ups: 0 };
     this.bind();
     this.fit();
     root._capsviz = this.api();
@@ -101,6 +392,8 @@ class Canvas {
       this.redraw(); // colours may have changed
     }
     this.refreshButtons();
+    this.live.configure(data.live);
+    this.live.server(data.server);
   }
 
   load(drawing) {
@@ -116,6 +409,7 @@ class Canvas {
     this.t0 = performance.now() - (last ? last.p[last.p.length - 1] + 1000 : 0);
     this.stored = this.strokes.reduce((n, s) => n + s.p.length / 3, 0);
     this.redraw();
+    this.wantLive();
   }
 
   // --- geometry -----------------------------------------------------------------------------------
@@ -195,6 +489,18 @@ class Canvas {
     this.paintActive(s); // the last segments now, not a frame later
     this.log.ups++;
     this.commit([...this.strokes, { w: s.w, pen: s.pen, p: s.p }]);
+    this.live.request(); // the finished drawing now, not a frame later
+  }
+
+  // the finished strokes and the one being drawn
+  currentStrokes() {
+    return this.active ? [...this.strokes, this.active] : this.strokes;
+  }
+
+  // read the drawing again at the next display frame
+  wantLive() {
+    this.liveWanted = true;
+    this.schedule();
   }
 
   // --- painting: only the new segments, once per display frame -------------------------------------
@@ -205,11 +511,12 @@ class Canvas {
 
   frame() {
     this.raf = 0;
-    const t0 = performance.now();
     if (this.active) this.paintActive(this.active);
     this.log.frames++;
-    this.log.paint.push([t0, performance.now() - t0]); // for the benchmark: what inking a frame costs
-    if (this.log.paint.length > LOG_LIMIT) this.log.paint.shift();
+    if (this.active || this.liveWanted) {
+      this.liveWanted = false;
+      this.live.request(); // at most once per frame; dropped while the worker is busy
+    }
   }
 
   colour(pen) {
@@ -295,6 +602,7 @@ class Canvas {
     if (repaint) this.redraw();
     this.refreshButtons();
     this.send();
+    this.wantLive();
   }
 
   refreshButtons() {
@@ -374,6 +682,7 @@ class Canvas {
       drawingNow: () => !!this.active,
       log: () => this.log,
       rev: () => this.rev,
+      live: () => this.live.api(),
       backing: () => [this.canvas.width, this.canvas.height, this.dpr],
       // the red channel (0 black .. 255 white) at each logical (x, y)
       inkAt: (points) => {

@@ -3,6 +3,8 @@
 //   import { ModelClient } from ".../inpage/model_client.js";
 //   const client = new ModelClient({ model: { hash, url }, onUnavailable: (why) => fallBackToServer(why) });
 //   const trace = await client.run(image28, 3);   // the worker's result, or null when dropped or unavailable
+//   const live = await client.run({ drawing: payload }, 3);   // the worker preprocesses the strokes itself
+//   if (client.busy) ...                         // a request is in flight: a live caller drops its frame
 //
 // At most one request is in flight. A request made while one runs waits as "pending"; a newer one replaces it
 // (the replaced caller's promise resolves to null): frames are dropped, never queued, so the page always traces
@@ -10,11 +12,11 @@
 // that fails to load) is reported once through onUnavailable and every later run resolves to null at once.
 //
 // Options: model {hash, url} | {hash, bytes} | {hash} (see model_worker.js), workerUrl (default: model_worker.js
-// beside this file), vendorUrl (the vendored onnxruntime-web folder; default ../vendor/onnxruntime-web/ beside
+// beside this file), preprocessUrl (preprocess.js for the worker; default: beside the worker), vendorUrl (the vendored onnxruntime-web folder; default ../vendor/onnxruntime-web/ beside
 // this file), onReady(info) with the worker's "ready" message, onUnavailable(reason).
 
 export class ModelClient {
-  constructor({ model, workerUrl, vendorUrl, onReady, onUnavailable } = {}) {
+  constructor({ model, workerUrl, vendorUrl, preprocessUrl, onReady, onUnavailable } = {}) {
     this.onReady = onReady || (() => {});
     this.onUnavailable = onUnavailable || (() => {});
     this.unavailable = null; // the reason, once
@@ -43,7 +45,8 @@ export class ModelClient {
     };
     const base = vendorUrl || new URL("../vendor/onnxruntime-web/", import.meta.url).href;
     const transfer = model?.bytes instanceof ArrayBuffer ? [model.bytes] : [];
-    this.worker.postMessage({ type: "init", vendorUrl: String(base), model }, transfer);
+    const pre = preprocessUrl ? String(preprocessUrl) : undefined;
+    this.worker.postMessage({ type: "init", vendorUrl: String(base), preprocessUrl: pre, model }, transfer);
   }
 
   static missingFeature() {
@@ -52,7 +55,13 @@ export class ModelClient {
     return null;
   }
 
-  // Trace one image (Float32Array of side*side values in [0, 1]) with 1..5 routing iterations.
+  // True while a request is in flight or waiting (or the model is still loading).
+  get busy() {
+    return !this.info || !!this.inFlight || !!this.pending;
+  }
+
+  // Trace one image (Float32Array of side*side values in [0, 1]), or {drawing} (a stroke payload the worker
+  // preprocesses), with 1..5 routing iterations.
   run(image, iterations = 3) {
     if (this.unavailable) return Promise.resolve(null);
     return new Promise((resolve) => {
@@ -76,6 +85,10 @@ export class ModelClient {
     this.pending = null;
     const id = this.nextId++;
     this.inFlight = { id, resolve };
+    if (image && image.drawing) {
+      this.worker.postMessage({ type: "run", id, drawing: image.drawing, iterations });
+      return;
+    }
     const copy = image instanceof Float32Array ? image.slice() : Float32Array.from(image);
     this.worker.postMessage({ type: "run", id, image: copy, iterations }, [copy.buffer]);
   }

@@ -4,13 +4,16 @@
 //   new Worker(new URL("./model_worker.js", import.meta.url), { type: "module" })   (model_client.js does this)
 //
 // Messages in:
-//   {type: "init", vendorUrl, model: {hash, url} | {hash, bytes: ArrayBuffer} | {hash}}
+//   {type: "init", vendorUrl, preprocessUrl?, model: {hash, url} | {hash, bytes: ArrayBuffer} | {hash}}
 //       vendorUrl: the folder holding ort.wasm.min.mjs, ort-wasm-simd-threaded.{mjs,wasm} (default: ../vendor/
 //       onnxruntime-web/ beside this file). The model's bytes come from the page's store (Cache API, or IndexedDB
 //       where the page is not a secure context) under its hash, else from `bytes`, else from one fetch of `url`;
 //       what was fetched or given is stored, so a reload downloads nothing. {hash} alone: the store or an error.
 //       The WASM runtime is kept in the same store under its URL.
 //   {type: "run", id, image: Float32Array(S*S) in [0, 1], iterations: 1..5}
+//   {type: "run", id, drawing: the canvas's stroke payload, iterations}   (28x28 model only) preprocessed here
+//       by preprocess.js's drawingToInput (preprocessUrl, default ./preprocess.js beside this file), so the page's
+//       main thread only inks; a drawing that reads as nothing (empty, a dot) gives {type: "result", id, empty}.
 // Messages out:
 //   {type: "ready", hash, source: "store" | "network" | "bytes", modelBytes, sessionMs, warmMs, side, primary,
 //        maxIterations}
@@ -18,6 +21,7 @@
 //        poses: Float32Array(k*10*16), primary: Float32Array(I*8), prediction, ms}
 //       row r of lengths / couplings / poses is routing iteration r+1 (the last row: the final values);
 //       I = the number of primary capsules (1152; 3200 for the two-digit model); ms: the session.run time.
+//       preprocessMs: drawingToInput's time when a drawing was sent.
 //   {type: "error", id?, message}       (an init error means the model is unavailable)
 
 const STORE = "capsviz-inpage-v1";
@@ -27,6 +31,8 @@ const OUTPUTS = ["lengths", "couplings", "poses", "primary"];
 let ort = null;
 let session = null;
 let info = null; // {side, primary, maxIterations}
+let preprocessUrl = null;
+let preprocess = null; // the preprocess.js module, imported on the first drawing
 
 // --- the store: Cache API where there is one, else IndexedDB ----------------------------------------------
 
@@ -106,7 +112,8 @@ async function modelBytes(model) {
   return { bytes: stored, source: "store" };
 }
 
-async function init({ vendorUrl, model }) {
+async function init({ vendorUrl, preprocessUrl: pre, model }) {
+  preprocessUrl = pre || new URL("./preprocess.js", import.meta.url).href;
   const base = new URL(vendorUrl || "../vendor/onnxruntime-web/", import.meta.url).href.replace(/\/?$/, "/");
   ort = await import(`${base}ort.wasm.min.mjs`);
   ort.env.wasm.numThreads = 1;
@@ -132,9 +139,18 @@ async function init({ vendorUrl, model }) {
   return { type: "ready", hash: model.hash, source: got.source, modelBytes: got.bytes.byteLength, sessionMs, warmMs, ...info };
 }
 
-async function run({ id, image, iterations }) {
+async function run({ id, image, drawing, iterations }) {
   if (!session) throw new Error("the model is not loaded");
   const { side, primary, maxIterations } = info;
+  let preprocessMs;
+  if (drawing) {
+    if (side !== 28) throw new Error("drawings are preprocessed for the 28x28 model only");
+    preprocess ??= await import(preprocessUrl);
+    const t = performance.now();
+    image = preprocess.drawingToInput(drawing);
+    preprocessMs = performance.now() - t;
+    if (!image) return { type: "result", id, empty: true, preprocessMs };
+  }
   if (!(image instanceof Float32Array) || image.length !== side * side) {
     throw new Error(`image must be a Float32Array of ${side * side} values`);
   }
@@ -152,6 +168,7 @@ async function run({ id, image, iterations }) {
     poses: poses.slice(0, k * 160),
     primary: prim.slice(),
     ms,
+    preprocessMs,
   };
   const last = result.lengths.subarray((k - 1) * 10);
   result.prediction = last.indexOf(Math.max(...last));
@@ -165,7 +182,7 @@ self.onmessage = async ({ data }) => {
       self.postMessage(await init(data));
     } else if (data.type === "run") {
       const result = await run(data);
-      const buffers = ["lengths", "couplings", "poses", "primary"].map((n) => result[n].buffer);
+      const buffers = result.empty ? [] : OUTPUTS.map((n) => result[n].buffer);
       self.postMessage(result, buffers);
     }
   } catch (err) {
