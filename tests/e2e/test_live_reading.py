@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from capsviz.bench.browser.pages import (
     UPDATE_TIMEOUT_S,
     canvas_box,

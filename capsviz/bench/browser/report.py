@@ -137,3 +137,9 @@ def format_table(r: dict[str, Any]) -> str:
     rows = [row for section in ROWS for row in section(r)]
     width = max((len(a) for a, _ in rows), default=0)
     return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
+
+
+# The in-page model's rows: capsviz.bench.browser.inpage.
+from capsviz.bench.browser.inpage import inpage_rows  # noqa: E402
+
+ROWS.append(inpage_rows)

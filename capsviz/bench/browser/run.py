@@ -117,3 +117,9 @@ def run_browser_bench(
     out["seconds"] = seconds
     out["load_average_after"] = machine()["load_average"]
     return out
+
+
+# The in-page model (the live reading), own server and fresh browser profile: capsviz.bench.browser.inpage.
+from capsviz.bench.browser.inpage import run_inpage_bench  # noqa: E402
+
+SECTIONS.append(("inpage", lambda o: o["drawings"] > 0, lambda o: run_inpage_bench(o["app_script"])))

@@ -94,6 +94,7 @@ class Live {
     this.serverAnswer = null; // data.server
     this.shown = null; // {fp, prediction, source}
     this.log = { readings: [], dropped: 0, posted: 0, empty: 0 };
+    this.frameOfRequest = -1;
   }
 
   // data.live: URLs and the model, {off: reason}, or nothing (this canvas has no live reading: two pens)
@@ -205,9 +206,14 @@ class Live {
     const t0 = performance.now();
     const during = !!this.cv.active;
     this.log.posted++;
+    this.frameOfRequest = this.cv.log.frames;
     client.run({ drawing }, this.iterations).then((r) => {
       if (r) this.take(r, fp, t0, during);
-      if (this.dirty) this.cv.wantLive();
+      if (!this.dirty) return;
+      // the worker is free and the drawing has moved on: read the newest now (the pen-up's final drawing waits
+      // for no frame), unless this display frame already sent one
+      if (this.cv.log.frames !== this.frameOfRequest) this.request();
+      else this.cv.wantLive();
     });
   }
 
@@ -341,7 +347,7 @@ class Canvas {
     this.statusTimer = 0;
     this.live = new Live(this, root);
     this.liveWanted = false;
-    this.log = { sent: [], frames: 0, points: 0, downs: 0, ups: 0, paint: [] }; // paint: [rAF t, ms] per inked frame
+    this.log = { sent: [], frames: 0, points: 0, downs: 0, ups: 0 };
     this.bind();
     this.fit();
     root._capsviz = this.api();
@@ -511,11 +517,8 @@ class Canvas {
 
   frame() {
     this.raf = 0;
-    const t0 = performance.now();
     if (this.active) this.paintActive(this.active);
     this.log.frames++;
-    this.log.paint.push([t0, performance.now() - t0]); // for the benchmark: what inking a frame costs
-    if (this.log.paint.length > LOG_LIMIT) this.log.paint.shift();
     if (this.active || this.liveWanted) {
       this.liveWanted = false;
       this.live.request(); // at most once per frame; dropped while the worker is busy
