@@ -347,7 +347,7 @@ class Canvas {
     this.statusTimer = 0;
     this.live = new Live(this, root);
     this.liveWanted = false;
-    this.log = { sent: [], frames: 0, points: 0, downs: 0, ups: 0 };
+    this.log = { sent: [], frames: 0, points: 0, downs: 0, ups: 0, paint: [] }; // paint: [rAF t, ms] per inked frame
     this.bind();
     this.fit();
     root._capsviz = this.api();
@@ -517,8 +517,11 @@ class Canvas {
 
   frame() {
     this.raf = 0;
+    const t0 = performance.now();
     if (this.active) this.paintActive(this.active);
     this.log.frames++;
+    this.log.paint.push([t0, performance.now() - t0]); // for the benchmark: what inking a frame costs
+    if (this.log.paint.length > LOG_LIMIT) this.log.paint.shift();
     if (this.active || this.liveWanted) {
       this.liveWanted = false;
       this.live.request(); // at most once per frame; dropped while the worker is busy
