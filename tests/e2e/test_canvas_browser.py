@@ -121,7 +121,7 @@ SEND_PROBE = """() => {
 
 
 def test_one_stroke_is_sent_at_pen_up_without_waiting(page: Page, streamlit_url: str) -> None:
-    """The canvas sends the strokes in the same event as the pen-up (no debounce), and the prediction comes."""
+    """The canvas sends the strokes at pen-up (no debounce), and the prediction comes."""
     page.goto(streamlit_url, wait_until="domcontentloaded")
     wait_for_app(page)
     page.evaluate(SEND_PROBE)
@@ -129,9 +129,12 @@ def test_one_stroke_is_sent_at_pen_up_without_waiting(page: Page, streamlit_url:
     assert len(zero.strokes) == 1
     draw_strokes(page, zero.strokes)
     ups = page.evaluate("() => window.__capsvizUps")
+    page.wait_for_function("el => el._capsviz.log().sent.length > 0", arg=canvas_root(page).element_handle())
     sent = canvas_root(page).evaluate("el => el._capsviz.log().sent.map((s) => s.t)")
     assert len(ups) == 1 and len(sent) == 1, (ups, sent)
-    assert 0 <= sent[0] - ups[0] < 50, f"the canvas sent {sent[0] - ups[0]:.0f} ms after the pen-up"
+    # No debounce: the strokes leave at pen-up or, once the page reads drawings itself, as soon as it has read this
+    # one, at most 60 ms later (canvas.js SEND_AFTER_READING_MS), so the rerun does not slow the page's own answer.
+    assert 0 <= sent[0] - ups[0] < 85, f"the canvas sent {sent[0] - ups[0]:.0f} ms after the pen-up"
     _expect_prediction(page, 0, "a 0 in one stroke")
     drawing = held(page)
     assert drawing["v"] == 1 and drawing["size"] == CANVAS and len(drawing["strokes"]) == 1

@@ -20,6 +20,9 @@ const STATUS_MS = 2500;
 const CANVASES = new WeakMap(); // component parent element -> Canvas
 const CLIENTS = new Map(); // model hash -> {ready: Promise<ModelClient>, lives: Set<Live>}: one worker per tab
 const LIVE_LOG_LIMIT = 500;
+// On pen-up the page reads the drawing before it sends it: on a busy machine the rerun the send starts would
+// slow the worker 2-4x (the final reading took 91-223 ms sent first). The send waits at most this long.
+const SEND_AFTER_READING_MS = 60;
 const MARGIN_HIGH = 0.9; // the margin loss's thresholds: a present digit's capsule should be longer than 0.9,
 const MARGIN_LOW = 0.1; // an absent one's shorter than 0.1
 const TYPES = 32; // primary-capsule types; the flat primary index is (row * 6 + col) * 32 + type
@@ -180,6 +183,24 @@ class Live {
   }
 
   // Called at most once per display frame (Canvas.frame) while a stroke is drawn, and after a change.
+  // whether the page reads drawings itself (the model is loaded and working)
+  reads() {
+    return !!this.client && !this.unavailable;
+  }
+
+  // call ``then`` once the page has read the drawing with fingerprint ``fp`` (replaces an earlier wait)
+  whenRead(fp, then) {
+    this.waiting = { fp, then };
+    this.resolveWaiting(this.page && this.page.fp); // already read (an empty drawing, or the stroke's last frame)
+  }
+
+  resolveWaiting(fp) {
+    if (!this.waiting || this.waiting.fp !== fp) return;
+    const { then } = this.waiting;
+    this.waiting = null;
+    then();
+  }
+
   request() {
     const client = this.client;
     if (!client) return;
@@ -196,6 +217,7 @@ class Live {
     if (!strokes.length) {
       this.page = { fp, prediction: null };
       this.render(this.page);
+      this.resolveWaiting(fp);
       return;
     }
     const drawing = {
@@ -244,6 +266,7 @@ class Live {
     this.log.readings.push({ t: performance.now(), ms, trace: r.ms, pre: r.preprocessMs, fp, during, p: this.page.prediction });
     if (this.log.readings.length > LIVE_LOG_LIMIT) this.log.readings.shift();
     this.render(this.page);
+    this.resolveWaiting(fp);
   }
 
   // data.server: the server's reading of the drawing Python holds
@@ -292,7 +315,8 @@ class Live {
           ? "No digit to read yet"
           : "Draw: the network reads along";
     if (this.caption.textContent !== caption) this.caption.textContent = caption;
-    this.shown = { fp: shown.fp, prediction: pred, source, t: performance.now() };
+    const same = this.shown && this.shown.fp === shown.fp && this.shown.prediction === pred && this.shown.source === source;
+    if (!same) this.shown = { fp: shown.fp, prediction: pred, source, t: performance.now() }; // t: when it first showed
   }
 
   api() {
@@ -494,8 +518,7 @@ class Canvas {
     }
     this.paintActive(s); // the last segments now, not a frame later
     this.log.ups++;
-    this.commit([...this.strokes, { w: s.w, pen: s.pen, p: s.p }]);
-    this.live.request(); // the finished drawing now, not a frame later
+    this.commit([...this.strokes, { w: s.w, pen: s.pen, p: s.p }]); // reads it in the page, then sends it
   }
 
   // the finished strokes and the one being drawn
@@ -610,8 +633,21 @@ class Canvas {
     this.stored = this.strokes.reduce((n, s) => n + s.p.length / 3, 0);
     if (repaint) this.redraw();
     this.refreshButtons();
-    this.send();
-    this.wantLive();
+    this.sendAfterReading();
+  }
+
+  // the page's own reading of the new drawing first, then the drawing to Python (at most SEND_AFTER_READING_MS later)
+  sendAfterReading() {
+    const token = (this.sendToken = (this.sendToken || 0) + 1);
+    const go = () => {
+      if (this.sendToken !== token) return; // already sent, or a newer drawing took over
+      this.sendToken++;
+      this.send();
+    };
+    if (!this.live.reads()) return go();
+    this.live.whenRead(fingerprint(this.strokes), go);
+    this.live.request();
+    setTimeout(go, SEND_AFTER_READING_MS);
   }
 
   refreshButtons() {
