@@ -28,38 +28,3 @@ def mnist_test(data_dir):
     from capsviz.data.mnist import load_mnist
 
     return load_mnist(train=False, data_dir=data_dir)
-
-
-# --- the drawing canvas in AppTest (capsviz.app.canvas) ------------------------------------------------------
-
-
-def canvas_element(at):
-    """The drawing canvas component's element in an AppTest run (a page shows one canvas)."""
-    from capsviz.app import canvas
-
-    found = [e for e in at.get("bidi_component") if e.proto.component_name == canvas.COMPONENT_NAME]
-    assert len(found) == 1, f"{len(found)} drawing canvases on the page"
-    return found[0]
-
-
-def canvas_data(at) -> dict:
-    """What Python sent the canvas component on the last run (its JSON data)."""
-    import json
-
-    return json.loads(canvas_element(at).proto.json)
-
-
-def send_drawing(at, payload):
-    """Rerun as the page does on pen-up: the canvas's state "drawing" carries ``payload`` (a dict as
-    capsviz.data.strokes.to_payload makes, or anything hostile: NaN goes through as JSON's NaN). Returns ``at``."""
-    from capsviz.app.timing import send_drawing as send
-
-    return send(at, payload)
-
-
-def stroke_payload(digit: int = 4, style: int = 0, width: float = 18) -> dict:
-    """A scripted drawn digit (capsviz.testsets.drawn_digits) as the canvas's payload."""
-    from capsviz.data.strokes import to_payload
-    from capsviz.testsets.drawn_digits import drawing_for
-
-    return to_payload(drawing_for(digit, style=style, width=width).as_strokes())

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import canvas_data, send_drawing
+from apptest_canvas import canvas_data, send_drawing
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 

@@ -12,7 +12,7 @@ import io
 import numpy as np
 import pytest
 import torch
-from conftest import canvas_data, send_drawing
+from apptest_canvas import canvas_data, send_drawing
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 from test_app import (  # noqa: F401  (test_app's fixtures, found by name)

@@ -11,7 +11,7 @@ import base64
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import canvas_data, canvas_element, send_drawing
+from apptest_canvas import canvas_data, canvas_element, send_drawing
 from test_app import (  # noqa: F401
     APP,
     ONE,
