@@ -17,7 +17,7 @@ from capsviz.data.preprocess import (
     TooSmallError,
     to_mnist,
 )
-from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH, StrokeDrawing, to_payload
+from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH, StrokeDrawing, payload_json, to_payload
 from capsviz.data.uploads import check_marks, load_upload
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg"]
@@ -84,7 +84,7 @@ def draw(model_path: str | None = None, iterations: int | None = None) -> Readin
 def read_drawing(drawing: StrokeDrawing) -> Reading | None:
     """The strokes, inked by the one renderer, as the model's input (with the picture they make); None with a
     message on the page for a dot, a canvas painted over or anything to_mnist cannot read."""
-    rgba = cached.rendered(to_payload(drawing))
+    rgba = cached.rendered(payload_json(drawing))
     try:
         pre = to_mnist(rgba)
         top, left, bottom, right = pre.ink_box

@@ -14,7 +14,7 @@ from capsviz.app.inputs import uploaded_bytes
 from capsviz.data.mnist import ENV_VAR, resolve_data_dir
 from capsviz.data.preprocess import EmptyDrawingError, PreprocessError, TooSmallError
 from capsviz.data.preprocess_pair import INK_COLOURS, InkLayers, to_pair_frame
-from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH, to_payload
+from capsviz.data.strokes import PEN_RANGE, PEN_WIDTH, payload_json
 from capsviz.data.uploads import load_upload
 from capsviz.figures import pairs as pair_figures
 
@@ -62,7 +62,7 @@ def draw() -> PairInput | None:
         return None
     try:
         # each pen's strokes inked on a layer of their own: no colours to unmix, ink under a crossing kept
-        pre = to_pair_frame(InkLayers(cached.rendered_layers(to_payload(drawing))))
+        pre = to_pair_frame(InkLayers(cached.rendered_layers(payload_json(drawing))))
     except EmptyDrawingError:
         st.info(pair_text.PAIR_DRAW_PROMPT)
         return None

@@ -28,6 +28,8 @@ Pure library (numpy, Pillow).
 
 from __future__ import annotations
 
+import json
+
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -250,6 +252,11 @@ def to_payload(drawing: StrokeDrawing) -> dict:
         w: float = int(s.width) if float(s.width).is_integer() else float(s.width)
         strokes.append({"w": w, "pen": int(s.pen), "p": flat})
     return {"v": FORMAT_VERSION, "size": int(drawing.size), "strokes": strokes}
+
+
+def payload_json(drawing: StrokeDrawing) -> str:
+    """``to_payload`` as compact JSON text: a cheap cache key (one string to hash, not nested lists)."""
+    return json.dumps(to_payload(drawing), separators=(",", ":"))
 
 
 # --- rendering -----------------------------------------------------------------------------------

@@ -141,9 +141,7 @@ def apply_layout(fig: go.Figure, height: int, palette: Palette = LIGHT, **kw) ->
         hoverlabel=dict(bgcolor=palette.hover, bordercolor=palette.grid, font=dict(size=12, color=palette.ink)),
         legend=dict(font_color=palette.ink),
     )
-    fig.update_layout(settings)
-    if kw:
-        fig.update_layout(kw)  # merged into the settings (a legend's position keeps its font colour)
+    fig.update_layout(settings, **kw)  # kw deep-merged after the settings (a legend's position keeps its font colour)
     axes = dict(tickfont_color=palette.muted, title_font_color=palette.ink, gridcolor=palette.grid)
     fig.update_xaxes(**axes)
     fig.update_yaxes(**axes)
