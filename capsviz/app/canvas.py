@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import streamlit as st
 
+from capsviz.app.component_files import declare
 from capsviz.data.strokes import (
     CANVAS,
     FORMAT_VERSION,
@@ -40,15 +40,12 @@ from capsviz.data.strokes import (
 )
 
 COMPONENT_NAME = "capsviz_canvas"
-ASSETS = Path(__file__).resolve().parent / "components" / "canvas"
 STATE = "drawing"  # the component's state key: the stroke payload
 INK = ("#FFFFFF",)  # the one-digit pen: white on black, like MNIST
 
 
-@functools.cache
 def _component():
-    read = lambda name: (ASSETS / f"canvas.{name}").read_text(encoding="utf-8")  # noqa: E731
-    return st.components.v2.component(COMPONENT_NAME, html=read("html"), css=read("css"), js=read("js"))
+    return declare(COMPONENT_NAME, "canvas")
 
 
 # --- Python's copy of the drawing, per canvas ``key`` -----------------------------------------------------

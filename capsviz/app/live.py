@@ -33,11 +33,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from capsviz.app.component_files import COMPONENTS
 from capsviz.export.onnx import model_hash, onnx_model_path
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = Path(__file__).resolve().parent / "components"
 INPAGE_FILES = ("model_client.js", "model_worker.js", "preprocess.js")
 VENDOR = "vendor/onnxruntime-web"
 VENDOR_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")

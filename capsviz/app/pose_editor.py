@@ -26,12 +26,12 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from capsviz.app.component_files import declare
 from capsviz.export.decoder import DecoderPayload, export_decoder
 from capsviz.export.pose_payload import (
     POSE_SPAN,
@@ -44,7 +44,6 @@ from capsviz.export.pose_payload import (
 )
 
 COMPONENT_NAME = "capsviz_pose_editor"
-ASSETS = Path(__file__).resolve().parent / "components" / "pose_editor"
 HELD_KEY = "_capsviz_pose_editor_held"  # session_state: hash of the decoder weights the page holds
 
 
@@ -64,10 +63,8 @@ def decoder_payload(model) -> DecoderPayload:
     return payload
 
 
-@functools.cache
 def _component():
-    read = lambda name: (ASSETS / f"pose_editor.{name}").read_text(encoding="utf-8")  # noqa: E731
-    return st.components.v2.component(COMPONENT_NAME, html=read("html"), css=read("css"), js=read("js"))
+    return declare(COMPONENT_NAME, "pose_editor")
 
 
 def _note_held(component_key: str) -> None:
