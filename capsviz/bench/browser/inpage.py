@@ -124,8 +124,6 @@ def run_inpage_bench(app_script: str | os.PathLike = APP_SCRIPT, digits: tuple[i
     docstring). Returns one flat dict (keys ``inpage_*``)."""
     from playwright.sync_api import sync_playwright
 
-    from capsviz.testsets.drawn_digits import drawing_for
-
     out: dict[str, Any] = {}
     with serve_streamlit(app_script) as url, sync_playwright() as pw:
         browser = launch_chromium(pw)
@@ -156,20 +154,7 @@ def run_inpage_bench(app_script: str | os.PathLike = APP_SCRIPT, digits: tuple[i
             out.update({f"inpage_{k}": v for k, v in first.items()})
             wait_until_idle(page, settle_ms=200)
             _clear(page)
-            page.evaluate(_UP_PROBE)
-            pen_up, agree = [], []
-            for digit in digits:
-                draw_strokes(page, drawing_for(digit, 0).strokes)
-                state = _wait(page, _read, f"the page's reading of a {digit}")
-                up = page.evaluate("() => window.__cvUps[window.__cvUps.length - 1]")
-                shown = state["shown"]
-                if shown and shown["fp"] == state["fp"]:
-                    pen_up.append(max(0.0, shown["t"] - up))
-                prediction_value(page).or_(prompt(page)).first.wait_for(timeout=UPDATE_TIMEOUT_S * 1000)
-                state = _wait(page, lambda s: bool(s["server"]) and s["server"]["fp"] == s["fp"], "the server")
-                agree.append((digit, state["page"]["prediction"], state["server"]["prediction"]))
-                wait_until_idle(page, settle_ms=100)
-                _clear(page)
+            pen_up, agree = _pen_up_and_agreement(page, digits)
             traces = [r["trace"] for r in _live(page)["log"]["readings"] if r.get("trace") is not None]
             out["inpage_trace_p50_ms"] = _pct(traces, 50)
             out["inpage_trace_p95_ms"] = _pct(traces, 95)
@@ -183,6 +168,28 @@ def run_inpage_bench(app_script: str | os.PathLike = APP_SCRIPT, digits: tuple[i
             browser.close()
     out["inpage_wall_s"] = round(time.perf_counter() - t0, 1)
     return out
+
+
+def _pen_up_and_agreement(page, digits: tuple[int, ...]) -> tuple[list[float], list[tuple[int, int, int]]]:
+    """Draw each scripted digit: the ms from its last pen-up to the page's reading of the finished drawing, and
+    (digit, the page's class, the server's class) once the server has read the same drawing."""
+    from capsviz.testsets.drawn_digits import drawing_for
+
+    page.evaluate(_UP_PROBE)
+    pen_up, agree = [], []
+    for digit in digits:
+        draw_strokes(page, drawing_for(digit, 0).strokes)
+        state = _wait(page, _read, f"the page's reading of a {digit}")
+        up = page.evaluate("() => window.__cvUps[window.__cvUps.length - 1]")
+        shown = state["shown"]
+        if shown and shown["fp"] == state["fp"]:
+            pen_up.append(max(0.0, shown["t"] - up))
+        prediction_value(page).or_(prompt(page)).first.wait_for(timeout=UPDATE_TIMEOUT_S * 1000)
+        state = _wait(page, lambda s: bool(s["server"]) and s["server"]["fp"] == s["fp"], "the server")
+        agree.append((digit, state["page"]["prediction"], state["server"]["prediction"]))
+        wait_until_idle(page, settle_ms=100)
+        _clear(page)
+    return pen_up, agree
 
 
 def _page_now(page) -> float:

@@ -84,11 +84,7 @@ async def _load(
         "rss_before_steps_mb": rss_before_steps,
         "rss_curve": rss_curve(sampler.samples),
     }
-    result.update(rss_summary(sampler.samples, rss_start))
-    result.update(answer_checks(steps, people))
-    result.update(environment(sampler.loads))
-    result["server"] = server_summary(read_events(server.events_path))
-    return result
+    return _with_closing_measures(result, sampler, rss_start, steps, people, server)
 
 
 def run_load(
@@ -212,11 +208,7 @@ async def _memory(
         "rss_growth_last_half_mb": growth_last_half(sampler.samples, len(subs)),
         "rss_curve": rss_curve(sampler.samples, 10),
     }
-    result.update(rss_summary(sampler.samples, rss_start))
-    result.update(answer_checks(steps, ctx["people"]))
-    result.update(environment(sampler.loads))
-    result["server"] = server_summary(read_events(server.events_path))
-    return result
+    return _with_closing_measures(result, sampler, rss_start, steps, ctx["people"], server)
 
 
 def run_memory(
@@ -235,4 +227,13 @@ def run_memory(
     with serve_app(script, gc_mode=gc_mode) as server:
         result = run_async(_memory(server, subs, sessions, per_session, fetch_media))
     result["gc_mode"] = gc_mode
+    return result
+
+
+def _with_closing_measures(result: dict[str, Any], sampler, rss_start: float, steps, people, server) -> dict[str, Any]:
+    """What every run reports at its end: memory, the answers' checks, the machine's load and the server's side."""
+    result.update(rss_summary(sampler.samples, rss_start))
+    result.update(answer_checks(steps, people))
+    result.update(environment(sampler.loads))
+    result["server"] = server_summary(read_events(server.events_path))
     return result
