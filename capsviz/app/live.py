@@ -12,7 +12,7 @@ hash; older graphs are removed). The page loads them from ``/app/static/capsviz/
 and the WASM runtime in the browser's Cache API under the model hash, so a browser downloads them once: not on
 a rerun, a new drawing or a second visit. Static files are gzipped by Streamlit (the WASM runtime 14.9 -> 3.9 MB)
 and fetched off the script thread; sent as component data instead, the same bytes would travel uncompressed in
-the rerun's own message (measured: tests/e2e/test_live_reading.py, docs/app.md).
+the rerun's own message (the measurement: docs/app.md, "Serving its files").
 
 The JS files' URLs carry ``?v=<their content hash>``: the static route sends no Cache-Control, and a browser
 must not keep an old module after an update. When static serving is off (a server started without the config)
