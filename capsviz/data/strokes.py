@@ -29,7 +29,6 @@ Pure library (numpy, Pillow).
 from __future__ import annotations
 
 import json
-
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -238,7 +237,8 @@ def parse_drawing(payload: object) -> tuple[StrokeDrawing, list[str]]:
         notes.append(f"{clipped} point{'s' if clipped > 1 else ''} outside the canvas moved onto its edge.")
     if widths:
         lo, hi = PEN_RANGE
-        notes.append(f"{widths} stroke{'s' if widths > 1 else ''}' pen width set into the pen's range, {lo}-{hi} px.")
+        strokes = f"{widths} stroke{'s' if widths > 1 else ''}"
+        notes.append(f"The pen width of {strokes} was set into the pen's range, {lo}-{hi} px.")
     if times:
         notes.append(f"{times} point time{'s' if times > 1 else ''} outside the first hour set into it.")
     return StrokeDrawing(tuple(strokes), CANVAS), notes
