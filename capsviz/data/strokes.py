@@ -237,8 +237,8 @@ def parse_drawing(payload: object) -> tuple[StrokeDrawing, list[str]]:
         notes.append(f"{clipped} point{'s' if clipped > 1 else ''} outside the canvas moved onto its edge.")
     if widths:
         lo, hi = PEN_RANGE
-        strokes = f"{widths} stroke{'s' if widths > 1 else ''}"
-        notes.append(f"The pen width of {strokes} was set into the pen's range, {lo}-{hi} px.")
+        counted = f"{widths} stroke{'s' if widths > 1 else ''}"
+        notes.append(f"The pen width of {counted} was set into the pen's range, {lo}-{hi} px.")
     if times:
         notes.append(f"{times} point time{'s' if times > 1 else ''} outside the first hour set into it.")
     return StrokeDrawing(tuple(strokes), CANVAS), notes
