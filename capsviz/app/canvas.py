@@ -94,10 +94,6 @@ def refuse(key: str, why: str) -> None:
     _bump(key, "gen")
 
 
-def clear(key: str) -> None:
-    set_drawing(key, None)
-
-
 def receive(key: str, payload: object) -> StrokeDrawing | None:
     """What the page sent (the component state's "drawing"), checked and kept; a refused payload leaves the
     reason (``problem``) and an empty canvas. Returns the drawing kept (None: empty or refused)."""
