@@ -17,7 +17,7 @@ def fake_model(tmp_path, monkeypatch):
     graphs = {}
 
     def graph_for(key):
-        path = tmp_path / "cache" / f"capsnet-trace-{key}.onnx"
+        path = tmp_path / "cache" / f"capsnet-trace-{key}.stages"
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(f"graph {key}".encode())
         graphs[key] = path
@@ -36,8 +36,8 @@ def test_publish_copies_what_the_page_loads_and_names_it_by_version(tmp_path, fa
         assert (root / "inpage" / name).read_bytes() == (live.COMPONENTS / "inpage" / name).read_bytes()
     for name in live.VENDOR_FILES:
         assert (root / live.VENDOR / name).stat().st_size == (live.COMPONENTS / live.VENDOR / name).stat().st_size
-    assert (root / "models" / f"capsnet-trace-{fake_model}.onnx").read_bytes() == f"graph {fake_model}".encode()
-    assert got.model == f"/base/app/static/capsviz/models/capsnet-trace-{fake_model}.onnx"
+    assert (root / "models" / f"capsnet-trace-{fake_model}.stages").read_bytes() == f"graph {fake_model}".encode()
+    assert got.model == f"/base/app/static/capsviz/models/capsnet-trace-{fake_model}.stages"
     assert got.client.startswith("/base/app/static/capsviz/inpage/model_client.js?v=")
     assert got.vendor == "/base/app/static/capsviz/vendor/onnxruntime-web/"
     data = got.as_data(4)
@@ -61,9 +61,9 @@ def test_old_graphs_are_removed(tmp_path, fake_model):
     static = tmp_path / "static"
     for n, key in enumerate(("a" * 16, "b" * 16, "c" * 16)):
         live.publish(key, static)
-        os.utime(static / live.FOLDER / "models" / f"capsnet-trace-{key}.onnx", (n, n))
+        os.utime(static / live.FOLDER / "models" / f"capsnet-trace-{key}.stages", (n, n))
     kept = sorted(p.name for p in (static / live.FOLDER / "models").iterdir())
-    assert len(kept) == live.MODELS_KEPT and f"capsnet-trace-{'c' * 16}.onnx" in kept
+    assert len(kept) == live.MODELS_KEPT and f"capsnet-trace-{'c' * 16}.stages" in kept
 
 
 def test_without_static_serving_the_page_is_told_why(monkeypatch):

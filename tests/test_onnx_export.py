@@ -1,8 +1,9 @@
-"""The exported trace graph (capsviz.export.onnx) against the server's trace (capsviz.inspect.trace.trace_image),
-run with onnxruntime in Python: the MNIST model on 200 test digits, the two-digit model on 100 MultiMNIST test
-pairs, against trace_image at 5 iterations for all of them and at 1..4 for the first 40 (a k-iteration trace is the
-graph's first k rows: test_k_iterations_are_the_first_k_of_five); and the on-disk cache (reuse, rebuild on new
-weights, rebuild of a damaged file)."""
+"""The exported trace (capsviz.export.onnx: its stages, capsviz.export.stages) against the server's trace
+(capsviz.inspect.trace.trace_image), run stage by stage with onnxruntime in Python as the page's worker runs
+them: the MNIST model on 200 test digits, the two-digit model on 100 MultiMNIST test pairs, against trace_image
+at 5 iterations for all of them and at 1..4 for the first 40 (a k-iteration trace is the graph's first k rows:
+test_k_iterations_are_the_first_k_of_five); the stages file's layout and its refusals; and the on-disk cache
+(reuse, rebuild on new weights, rebuild of a damaged file)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ ort = pytest.importorskip("onnxruntime")
 from capsviz.data.multimnist import load_test_set  # noqa: E402
 from capsviz.export import onnx as export_onnx  # noqa: E402
 from capsviz.export.onnx import INPUT, OUTPUTS, model_hash, onnx_model_path  # noqa: E402
+from capsviz.export.stages import MAGIC, PRIMARY_PARTS, unpack  # noqa: E402
 from capsviz.inspect.pair_trace import top_two  # noqa: E402
 from capsviz.inspect.trace import flatten_primary, trace_image  # noqa: E402
 from capsviz.model.capsnet import MNIST_SIDE  # noqa: E402
@@ -51,10 +53,24 @@ def pair_model():
     return load_model(DEFAULT_DIR / "multimnist")
 
 
+class _Staged:
+    """The stages file run as model_worker.js runs it: each stage's session in turn, outputs fed on by name."""
+
+    def __init__(self, path):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.header, graphs = unpack(path.read_bytes())
+        self.stages = [(g, ort.InferenceSession(g.graph, options, providers=["CPUExecutionProvider"])) for g in graphs]
+
+    def run(self, _fetches, feeds: dict) -> list[np.ndarray]:
+        values = dict(feeds)
+        for g, session in self.stages:
+            values.update(zip(g.outputs, session.run(list(g.outputs), {n: values[n] for n in g.inputs}), strict=True))
+        return [values[name] for name in self.header["outputs"]]
+
+
 def _session(path):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return _Staged(path)
 
 
 def _references(model, images) -> dict[int, list]:
@@ -119,16 +135,36 @@ def test_two_digit_graph_matches_trace_image(pair_model, pair_case, precision):
     assert all(worst[name] <= TOLERANCE[precision][name] for name in OUTPUTS), worst
 
 
-def test_graph_io_and_fp16_weights(mnist_model):
+def test_stages_chain_and_fp16_weights(mnist_model):
     import onnx
 
-    proto = onnx.load(str(onnx_model_path(mnist_model)))
-    assert [i.name for i in proto.graph.input] == [INPUT]
-    assert [o.name for o in proto.graph.output] == list(OUTPUTS)
-    weights = [i for i in proto.graph.initializer if len(i.dims) >= 2]
-    assert weights and all(i.data_type == onnx.TensorProto.FLOAT16 for i in weights)
-    props = {p.key: p.value for p in proto.metadata_props}
-    assert props["capsviz_hash"] == model_hash(mnist_model) and props["capsviz_iterations"] == str(MAX_ITERATIONS)
+    header, graphs = unpack(onnx_model_path(mnist_model).read_bytes())
+    assert header["hash"] == model_hash(mnist_model) and header["iterations"] == MAX_ITERATIONS
+    assert header["input"] == INPUT and header["outputs"] == list(OUTPUTS)
+    assert [g.name for g in graphs] == ["features", *(f"primary{k}" for k in range(PRIMARY_PARTS)), "routing"]
+    known = {INPUT}
+    for g in graphs:  # each stage reads only what earlier stages made, and its graph says the same names
+        proto = onnx.load_from_string(g.graph)
+        assert set(g.inputs) <= known, g.name
+        assert [i.name for i in proto.graph.input] == list(g.inputs)
+        assert [o.name for o in proto.graph.output] == list(g.outputs)
+        weights = [i for i in proto.graph.initializer if len(i.dims) >= 2]
+        assert all(i.data_type == onnx.TensorProto.FLOAT16 for i in weights), g.name
+        known |= set(g.outputs)
+    assert set(OUTPUTS) <= known
+
+
+@pytest.mark.parametrize("damage", ["foreign", "short", "header", "cut"])
+def test_a_damaged_stages_file_is_refused_with_a_reason(mnist_model, damage):
+    good = onnx_model_path(mnist_model).read_bytes()
+    bad = {
+        "foreign": b"not a stages file at all",
+        "short": MAGIC + b"\x01",
+        "header": MAGIC + (5).to_bytes(4, "little") + b"{oops",
+        "cut": good[: len(good) // 2],
+    }[damage]
+    with pytest.raises(ValueError):
+        unpack(bad)
 
 
 def test_k_iterations_are_the_first_k_of_five(mnist_model, mnist_test):

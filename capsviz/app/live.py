@@ -34,7 +34,7 @@ from pathlib import Path
 import streamlit as st
 
 from capsviz.app.component_files import COMPONENTS
-from capsviz.export.onnx import model_hash, onnx_model_path
+from capsviz.export.onnx import SUFFIX, model_hash, onnx_model_path
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,10 @@ def publish(model, static_dir: Path, prefix: str = f"/{STATIC_URL}") -> Publishe
     for name in VENDOR_FILES:
         _copy(COMPONENTS / VENDOR / name, root / VENDOR / name)
     key = model_hash(model)
-    graph = f"capsnet-trace-{key}.onnx"
+    graph = f"capsnet-trace-{key}{SUFFIX}"
     _copy(onnx_model_path(model), root / "models" / graph)
     old = sorted(
-        (p for p in (root / "models").glob("capsnet-trace-*.onnx") if p.name != graph),
+        (p for p in (root / "models").glob("capsnet-trace-*") if p.name != graph),  # older formats too
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

@@ -1,13 +1,15 @@
-"""The CapsNet's trace as an ONNX graph, for the page to run itself (onnxruntime-web, in a Web Worker).
+"""The CapsNet's trace as ONNX graphs, for the page to run itself (onnxruntime-web, in a Web Worker).
 
-    path = onnx_model_path(model)     # Path to the cached .onnx, built on first use
+    path = onnx_model_path(model)     # Path to the cached stages file, built on first use
     key = model_hash(model)           # 16 hex digits: the page caches the file under this key
 
-What the graph computes: ``CapsNet.forward`` itself (Conv1 -> PrimaryCaps -> DigitCaps predictions ->
-``capsviz.model.routing.dynamic_routing(..., record=True)``), traced from the model, so training, inspection
-(``capsviz.inspect.trace.trace_image``) and the page run the one algorithm; the decoder is left out (the page has
-its own, ``capsviz.export.decoder``). No model code had to change: under ``torch.no_grad()`` the forward takes
-its plain convolution path and the routing loop unrolls.
+What the graphs compute: ``CapsNet.forward`` itself (Conv1 -> PrimaryCaps -> DigitCaps predictions ->
+``capsviz.model.routing.dynamic_routing(..., record=True)``), traced from the model's own modules, so training,
+inspection (``capsviz.inspect.trace.trace_image``) and the page run the one algorithm; the decoder is left out
+(the page has its own, ``capsviz.export.decoder``). The trace is cut into stages that the page runs one after
+another and can abandon between two (``capsviz.export.stages``: features, PrimaryCaps' convolution in four
+slices of its channels, routing); run in turn, they compute what ``CapsNet.forward`` does (the tests below hold
+them to ``trace_image``).
 
     input   image      (1, 1, S, S) float32 in [0, 1]      S = cfg.image_size (28; 36 for MultiMNIST)
     outputs lengths    (5, 10)      float32  |v_j| after routing iteration 1..5
@@ -15,13 +17,13 @@ its plain convolution path and the routing loop unrolls.
             poses      (5, 10, 16)  float32  v_j after iteration 1..5
             primary    (I, 8)       float32  the squashed primary capsules (their lengths: the routing panel)
 
-One graph records all ``MAX_ITERATIONS`` = 5 iterations, and a k-iteration trace is its first k rows: in
+The routing stage records all ``MAX_ITERATIONS`` = 5 iterations, and a k-iteration trace is its first k rows: in
 ``dynamic_routing`` iteration k's values are computed before, and independently of, how many iterations follow
 (only which iterations let gradients through depends on the count). This holds exactly: the first k rows of a
 5-iteration run equal a k-iteration run to the bit (tests/test_onnx_export.py checks it). Measured with
 onnxruntime 1.32 (one thread, 2-core EPYC): 13.3 ms for a 3-iteration graph and 13.6 ms for the 5-iteration
 one; the convolutions dominate and routing is cheap. Five graphs, one per count, would each carry the full
-weights: five downloads for ~0.3 ms. One graph it is.
+weights: five downloads for ~0.3 ms. One routing stage it is.
 
 Weights are stored as float16 (each weight initializer with a Cast to float32 in front of it; everything is
 computed in float32): 13.8 MB instead of 27.4 MB for the MNIST model (19.3 vs 38.1 MB for MultiMNIST). On 200
@@ -31,16 +33,16 @@ agrees to 6e-7); the two-digit model, on 100 MultiMNIST test pairs, gives the sa
 within 7e-4, couplings within 6e-4 (fp32: 1.2e-6). The smallest top-2 length gap among those digits is 0.04,
 fifty times the deviation.
 
-Exporter: ``torch.onnx.export(..., dynamo=False, opset_version=17)``, the TorchScript-based path: 0.3 s, one
-self-contained file; it inlines the custom autograd Function ``_Squash`` without a symbolic. The dynamo path
-(torch 2.14) also handles ``_Squash`` (same numbers) but needs onnxscript and onnx-ir besides ``onnx``, takes
-~10 s, cannot convert its graph down to opset 17 (it stays at 18 with a version-converter traceback in the
-log) and writes the weights to a separate ``.data`` file. Only the legacy path's two known deprecation warnings
-are silenced. Either path imports the ``onnx`` package, so ``onnx`` is a runtime dependency; onnxruntime is not
-(tests only).
+Exporter: ``torch.onnx.export(..., dynamo=False, opset_version=17)``, the TorchScript-based path, once per stage
+(a second in all): self-contained graphs; it inlines the custom autograd Function ``_Squash`` without a symbolic.
+The dynamo path (torch 2.14) also handles ``_Squash`` (same numbers) but needs onnxscript and onnx-ir besides
+``onnx``, takes ~10 s, cannot convert its graph down to opset 17 (it stays at 18 with a version-converter
+traceback in the log) and writes the weights to a separate ``.data`` file. Only the legacy path's two known
+deprecation warnings are silenced. Either path imports the ``onnx`` package, so ``onnx`` is a runtime dependency;
+onnxruntime is not (tests only).
 
 Cache: ``$CAPSVIZ_CACHE_DIR``, else ``$XDG_CACHE_HOME/capsviz``, else ``~/.cache/capsviz`` (a temporary folder
-when none of those can be written), file ``capsnet-trace-<hash>.onnx`` with ``.sha256`` beside it. The key hashes
+when none of those can be written), file ``capsnet-trace-<hash>.stages`` with ``.sha256`` beside it. The key hashes
 the weights (every tensor's name, shape and float32 bytes), the config, the graph format and the precision, so
 new weights get a new file and the same weights loaded twice share one. Writes are atomic (a temporary file
 renamed into place); a cached file whose bytes do not match its ``.sha256`` (truncated, edited, half-copied) is
@@ -66,8 +68,8 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from torch import nn
 
+from capsviz.export.stages import StageGraph, pack, trace_stages
 from capsviz.model.capsnet import CapsNet
 from capsviz.model.routing import MAX_ITERATIONS
 
@@ -75,8 +77,9 @@ log = logging.getLogger(__name__)
 
 Precision = Literal["fp16", "fp32"]
 OPSET = 17
-GRAPH_FORMAT = "capsviz-trace-1"  # bump when the graph's inputs, outputs or contents change
+GRAPH_FORMAT = "capsviz-trace-2"  # bump when the stages, their inputs, outputs or contents change
 INPUT = "image"
+SUFFIX = ".stages"  # not one ONNX graph: capsviz.export.stages' file of them
 OUTPUTS = ("lengths", "couplings", "poses", "primary")
 CACHE_ENV = "CAPSVIZ_CACHE_DIR"
 # The legacy exporter's own notices (torch 2.9+), the only warnings silenced here.
@@ -88,21 +91,6 @@ _KNOWN_WARNINGS = (
 _lock = threading.Lock()
 _hashes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (versions, precision, hash)
 _verified: dict[Path, tuple[int, int]] = {}  # cached file -> (size, mtime_ns) already checked in this process
-
-
-class TraceGraph(nn.Module):
-    """``CapsNet.forward`` with every routing iteration recorded and no decoder, as exported."""
-
-    def __init__(self, model: CapsNet, iterations: int = MAX_ITERATIONS):
-        super().__init__()
-        self.model = model
-        self.iterations = iterations
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = self.model(image, iterations=self.iterations, record=True, reconstruct=False)
-        rec = out.routing
-        assert rec is not None
-        return rec.lengths[:, 0], rec.coupling[:, 0], rec.poses[:, 0], out.primary[0].float()
 
 
 def cache_dir() -> Path:
@@ -138,26 +126,39 @@ def model_hash(model: CapsNet, precision: Precision = "fp16") -> str:
 
 
 def export_bytes(model: CapsNet, precision: Precision = "fp16") -> bytes:
-    """The serialized graph (see the module docstring), traced from a float32 CPU copy of ``model``."""
-    graph = TraceGraph(copy.deepcopy(model).float().cpu().eval())
-    side = model.cfg.image_size
-    buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        for message in _KNOWN_WARNINGS:
-            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
-        torch.onnx.export(
-            graph,
-            (torch.zeros(1, 1, side, side),),
-            buffer,  # type: ignore[arg-type]  # typed as a path; the TorchScript exporter takes a file object
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=[INPUT],
-            output_names=list(OUTPUTS),
-        )
-    return _finish(buffer.getvalue(), model, precision)
+    """The stages file (see the module docstring and ``capsviz.export.stages``), traced from a float32 CPU copy
+    of ``model``."""
+    model = copy.deepcopy(model).float().cpu().eval()
+    graphs = []
+    for spec, module, example in trace_stages(model, MAX_ITERATIONS, INPUT, OUTPUTS):
+        buffer = io.BytesIO()
+        with torch.no_grad(), warnings.catch_warnings():
+            for message in _KNOWN_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
+            torch.onnx.export(
+                module,
+                example,
+                buffer,  # type: ignore[arg-type]  # typed as a path; the TorchScript exporter takes a file object
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=list(spec.inputs),
+                output_names=list(spec.outputs),
+            )
+        graph = _finish(buffer.getvalue(), precision, {"capsviz_stage": spec.name})
+        graphs.append(StageGraph(spec.name, spec.inputs, spec.outputs, graph))
+    header = {
+        "format": GRAPH_FORMAT,
+        "hash": model_hash(model, precision),
+        "precision": precision,
+        "iterations": MAX_ITERATIONS,
+        "config": model.cfg.to_dict(),
+        "input": INPUT,
+        "outputs": list(OUTPUTS),
+    }
+    return pack(header, graphs)
 
 
-def _finish(raw: bytes, model: CapsNet, precision: Precision) -> bytes:
+def _finish(raw: bytes, precision: Precision, meta: dict[str, str]) -> bytes:
     """Store the weights as float16 behind Casts (for "fp16") and label the graph."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -178,14 +179,7 @@ def _finish(raw: bytes, model: CapsNet, precision: Precision) -> bytes:
         nodes = casts + list(graph.node)
         del graph.node[:]
         graph.node.extend(nodes)
-    meta = {
-        "capsviz_format": GRAPH_FORMAT,
-        "capsviz_hash": model_hash(model, precision),
-        "capsviz_precision": precision,
-        "capsviz_iterations": str(MAX_ITERATIONS),
-        "capsviz_config": json.dumps(model.cfg.to_dict()),
-    }
-    helper.set_model_props(proto, meta)
+    helper.set_model_props(proto, {**meta, "capsviz_format": GRAPH_FORMAT, "capsviz_precision": precision})
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
@@ -239,7 +233,7 @@ def onnx_model_path(model: CapsNet, precision: Precision = "fp16") -> Path:
     """The cached graph for ``model``, exported (about a second) on first use and rebuilt if damaged."""
     key = model_hash(model, precision)
     with _lock:
-        path = _writable_cache() / f"capsnet-trace-{key}.onnx"
+        path = _writable_cache() / f"capsnet-trace-{key}{SUFFIX}"
         if _is_intact(path):
             return path
         data = export_bytes(model, precision)

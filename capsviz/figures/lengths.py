@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from capsviz.figures.style import ACCENT, LIGHT, Palette, add_lines, apply_layout, hline
+from capsviz.figures.style import ACCENT, LIGHT, Palette, axis_colours, hline, layout_settings, unvalidated_figure
 from capsviz.model.losses import M_MINUS, M_PLUS
 
 
@@ -30,23 +30,25 @@ def lengths_figure(
     if prediction is None:
         prediction = int(lengths.argmax())
     rival = rival_of(lengths, prediction)
-    digits = [str(j) for j in range(len(lengths))]
-    fig = go.Figure(
-        go.Bar(
-            x=digits,
-            y=lengths,
-            marker_color=class_colours(len(lengths), prediction, rival, palette),
-            text=[f"{v:.2f}" for v in lengths],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="digit capsule %{x}<br>length |v| = %{y:.3f}<extra></extra>",
-            name="length",
-        )
+    bar = dict(
+        type="bar",
+        x=[str(j) for j in range(len(lengths))],
+        y=lengths,
+        marker=dict(color=class_colours(len(lengths), prediction, rival, palette)),
+        text=[f"{v:.2f}" for v in lengths],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="digit capsule %{x}<br>length |v| = %{y:.3f}<extra></extra>",
+        name="length",
     )
     margins = [hline(M_PLUS, colour=palette.muted, text="m+", outside=True)]
     margins.append(hline(M_MINUS, colour=palette.muted, text="m−", outside=True))
-    add_lines(fig, margins)
-    fig.update_yaxes(range=[0, 1.08], title_text="capsule length |v|", tickvals=[0, 0.25, 0.5, 0.75, 1])
-    fig.update_xaxes(title_text="digit capsule", type="category")
     margin = dict(l=10, r=34, t=24, b=10)
-    return apply_layout(fig, height, palette, showlegend=False, bargap=0.25, margin=margin)
+    layout = layout_settings(height, palette, showlegend=False, bargap=0.25, margin=margin)
+    axes = axis_colours(palette)
+    title = lambda text: dict(axes["title"], text=text)  # noqa: E731
+    layout["xaxis"] = dict(axes, title=title("digit capsule"), type="category")
+    layout["yaxis"] = dict(axes, title=title("capsule length |v|"), range=[0, 1.08], tickvals=[0, 0.25, 0.5, 0.75, 1])
+    layout["shapes"] = [shape for shape, _ in margins]
+    layout["annotations"] = [label for _, label in margins if label]
+    return unvalidated_figure([bar], layout)  # built on every drawing's rerun: plain dicts, no validation

@@ -38,7 +38,7 @@ from capsviz.data.preprocess import Preprocessed
 from capsviz.inspect.trace import CapsuleTrace, unflatten_primary
 from capsviz.model.capsnet import MNIST_SIDE, CapsNet
 from capsviz.model.precision import native_bf16
-from capsviz.model.routing import dynamic_routing, squash
+from capsviz.model.routing import dynamic_routing
 
 N_STEPS = 16  # Gauss-Legendre points from black to the input: convergence and time in the module docstring
 METHOD = "gausslegendre"
@@ -58,8 +58,7 @@ def capsule_lengths(
     h = F.relu(model.conv1(images))
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
         p = model.primary.conv(h)
-    p = p.float().permute(0, 2, 3, 1)  # (B, 6, 6, 32*8), the primary numbering of capsviz.model.capsnet
-    u = squash(p.reshape(p.shape[0], -1, model.cfg.primary_dim))
+    u = model.primary.capsules(p.float().permute(0, 2, 3, 1))
     iterations = iterations or model.cfg.routing_iterations
     v, _ = dynamic_routing(model.digit.predictions(u), iterations, stop_gradient=False)  # the routing's gradient too
     return v.norm(dim=-1)

@@ -104,6 +104,10 @@ class PrimaryCaps(nn.Module):
             out = conv2d_gemm(x, self.conv.weight, bias, stride=2)  # (B, 6, 6, 256)
         else:
             out = self.conv(x).permute(0, 2, 3, 1)  # inference, or cuDNN
+        return self.capsules(out)
+
+    def capsules(self, out: torch.Tensor) -> torch.Tensor:
+        """The convolution's output, channels last (B, 6, 6, 256) -> the squashed capsules (B, 1152, 8)."""
         # channel k = type * 8 + dim, so (B, 6, 6, 32*8) -> (B, 6*6*32, 8) numbers i = (row*6+col)*32+type.
         return squash(out.reshape(out.shape[0], -1, self.cfg.primary_dim))
 
@@ -198,14 +202,7 @@ class CapsNet(nn.Module):
         of each image, each on its own (reconstruction (B, K, S, S)); None decodes the prediction.
         iterations: routing iterations; None uses the trained value.
         """
-        if images.device.type == "cpu" and torch.is_grad_enabled() and not images.requires_grad:
-            # CPU training: oneDNN's weight gradient for this 1-channel conv is slow; the GEMM form is not.
-            bias = self.conv1.bias
-            assert bias is not None
-            x = conv2d_relu_gemm(images, self.conv1.weight, bias)
-        else:
-            x = F.relu(self.conv1(images))
-        u = self.primary(x)
+        u = self.primary(self.features(images))
         v, routing = self.digit(u, iterations or self.cfg.routing_iterations, record=record)
         lengths = v.norm(dim=-1)
         recon = None
@@ -213,3 +210,12 @@ class CapsNet(nn.Module):
             mask_by = target if target is not None else lengths.argmax(dim=1)
             recon = self.decoder(v, mask_by)
         return CapsNetOutput(lengths=lengths, poses=v, primary=u, reconstruction=recon, routing=routing)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Conv1 and its ReLU: (B, 1, S, S) -> (B, 256, S - 8, S - 8)."""
+        if images.device.type == "cpu" and torch.is_grad_enabled() and not images.requires_grad:
+            # CPU training: oneDNN's weight gradient for this 1-channel conv is slow; the GEMM form is not.
+            bias = self.conv1.bias
+            assert bias is not None
+            return conv2d_relu_gemm(images, self.conv1.weight, bias)
+        return F.relu(self.conv1(images))

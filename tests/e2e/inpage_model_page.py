@@ -37,7 +37,7 @@ def served_model() -> tuple[object, str, str]:
     """The model, its hash, and the graph's URL under the static folder (copied there once)."""
     model = load_model(DEFAULT_DIR)
     key = model_hash(model)
-    name = f"capsnet-trace-{key}.onnx"
+    name = f"capsnet-trace-{key}.stages"
     target = STATIC / "models" / name
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +69,7 @@ data = {
     "run_id": runs,
     "client_url": "/app/static/inpage/model_client.js",
     "vendor_url": "/app/static/vendor/onnxruntime-web/",
-    "model": {"hash": "missing" if broken else key, "url": "/app/static/models/missing.onnx" if broken else url},
+    "model": {"hash": "missing" if broken else key, "url": "/app/static/models/missing.stages" if broken else url},
     "images": [image.reshape(-1).tolist() for image in images],
     "iterations": ITERATIONS,
     "runs": RUNS,

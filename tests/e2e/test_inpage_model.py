@@ -137,10 +137,10 @@ def test_the_page_runs_the_model_and_downloads_it_once(browser, inpage_url):
         return [r for r in rows if r[0].split("?")[0].endswith(suffix) and r[1] == 200]
 
     everything = traffic.since(0)
-    assert len(fetched(everything, ".onnx")) == 1, fetched(everything, ".onnx")
+    assert len(fetched(everything, ".stages")) == 1, fetched(everything, ".stages")
     assert len(fetched(everything, ".wasm")) == 1, fetched(everything, ".wasm")
     kb = lambda rows: sum(r[2] for r in rows) / 1000  # noqa: E731
-    model_files = (".onnx", ".wasm", ".mjs", "model_client.js", "model_worker.js")
+    model_files = (".stages", ".wasm", ".mjs", "model_client.js", "model_worker.js")
     in_page = lambda rows: [r for r in rows if r[0].split("?")[0].endswith(model_files)]  # noqa: E731
     print(
         f"\nin-page model on {_cpu()} ({os.cpu_count()} cores), one WASM thread, 3 iterations, 25 runs:"

@@ -138,7 +138,7 @@ def test_the_model_is_downloaded_once(browser, streamlit_url):
     finally:
         context.close()
     named = lambda suffix: [u for u in fetched if u.split("?")[0].endswith(suffix)]  # noqa: E731
-    assert len(named(".onnx")) == 1, named(".onnx")
+    assert len(named(".stages")) == 1, named(".stages")
     assert len(named(".wasm")) == 1, named(".wasm")
     assert len(named("model_worker.js")) == 1, named("model_worker.js")
 
@@ -164,4 +164,4 @@ def test_without_webassembly_the_server_predicts_and_the_canvas_says_so_once(bro
         assert not page.locator('[data-testid="capsvizLive"]').first.is_visible()
     finally:
         context.close()
-    assert not [u for u in fetched if u.split("?")[0].endswith((".onnx", ".wasm"))]
+    assert not [u for u in fetched if u.split("?")[0].endswith((".stages", ".wasm"))]

@@ -41,7 +41,7 @@ PEN_UP_TARGET_MS = 50  # p50: last pen-up -> the page's reading shown
 READINGS_TARGET = 15  # live readings during a 1 s stroke
 INK_FRAME_TARGET_MS = 20  # p95 of the frame interval while the model runs
 LOAD_TIMEOUT_S = 180.0
-MODEL_FILES = (".onnx", ".wasm", ".mjs", "model_client.js", "model_worker.js", "preprocess.js")
+MODEL_FILES = (".stages", ".wasm", ".mjs", "model_client.js", "model_worker.js", "preprocess.js")
 
 _FRAME_PROBE = """() => { const w = window; w.__cvFrames = []; w.__cvFrameOn = true; let last = performance.now();
   const tick = (t) => { w.__cvFrames.push(t - last); last = t; if (w.__cvFrameOn) requestAnimationFrame(tick); };

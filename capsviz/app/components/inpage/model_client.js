@@ -5,15 +5,19 @@
 //   const trace = await client.run(image28, 3);   // the worker's result, or null when dropped or unavailable
 //   const live = await client.run({ drawing: payload }, 3);   // the worker preprocesses the strokes itself
 //   if (client.busy) ...                         // a request is in flight: a live caller drops its frame
+//   const done = await client.run({ drawing }, 3, { urgent: true });  // a finished drawing: overtakes the rest
 //
 // At most one request is in flight. A request made while one runs waits as "pending"; a newer one replaces it
 // (the replaced caller's promise resolves to null): frames are dropped, never queued, so the page always traces
-// the newest drawing next. "Unavailable" (no WebAssembly or Worker, a worker that fails to start, or a model
-// that fails to load) is reported once through onUnavailable and every later run resolves to null at once.
+// the newest drawing next. An urgent request (a finished drawing) also cancels a non-urgent one in flight: the
+// worker stops it at its next stage boundary (~5 ms), and its caller gets null. "Unavailable" (no WebAssembly or
+// Worker, a worker that fails to start, or a model that fails to load) is reported once through onUnavailable
+// and every later run resolves to null at once.
 //
 // Options: model {hash, url} | {hash, bytes} | {hash} (see model_worker.js), workerUrl (default: model_worker.js
-// beside this file), preprocessUrl (preprocess.js for the worker; default: beside the worker), vendorUrl (the vendored onnxruntime-web folder; default ../vendor/onnxruntime-web/ beside
-// this file), onReady(info) with the worker's "ready" message, onUnavailable(reason).
+// beside this file), preprocessUrl (preprocess.js for the worker; default: beside the worker), vendorUrl (the
+// vendored onnxruntime-web folder; default ../vendor/onnxruntime-web/ beside this file), onReady(info) with the
+// worker's "ready" message, onUnavailable(reason).
 
 export class ModelClient {
   constructor({ model, workerUrl, vendorUrl, preprocessUrl, onReady, onUnavailable } = {}) {
@@ -21,10 +25,12 @@ export class ModelClient {
     this.onUnavailable = onUnavailable || (() => {});
     this.unavailable = null; // the reason, once
     this.info = null;
-    this.inFlight = null; // {id, resolve}
+    this.inFlight = null; // {id, urgent, resolve}
+    this.stopping = new Map(); // id -> resolve of cancelled requests the worker has not answered yet
     this.pending = null; // {image, iterations, resolve}
     this.nextId = 1;
     this.dropped = 0;
+    this.cancelled = 0; // in-flight requests an urgent one stopped
     this.ready = new Promise((resolve) => (this._resolveReady = resolve));
     const missing = ModelClient.missingFeature();
     if (missing) {
@@ -61,15 +67,23 @@ export class ModelClient {
   }
 
   // Trace one image (Float32Array of side*side values in [0, 1]), or {drawing} (a stroke payload the worker
-  // preprocesses), with 1..5 routing iterations.
-  run(image, iterations = 3) {
+  // preprocesses), with 1..5 routing iterations. urgent: cancel a non-urgent request in flight.
+  run(image, iterations = 3, { urgent = false } = {}) {
     if (this.unavailable) return Promise.resolve(null);
     return new Promise((resolve) => {
       if (this.pending) {
         this.pending.resolve(null); // replaced by a newer drawing: dropped
         this.dropped += 1;
       }
-      this.pending = { image, iterations, resolve };
+      this.pending = { image, iterations, urgent, resolve };
+      const current = this.inFlight;
+      if (urgent && current && !current.urgent) {
+        // stopped between two stages; the urgent request is posted now and the worker starts it right after
+        this.cancelled += 1;
+        this.worker.postMessage({ type: "cancel", id: current.id });
+        this.stopping.set(current.id, current.resolve);
+        this.inFlight = null;
+      }
       this._pump();
     });
   }
@@ -81,10 +95,10 @@ export class ModelClient {
 
   _pump() {
     if (!this.info || this.inFlight || !this.pending || this.unavailable) return;
-    const { image, iterations, resolve } = this.pending;
+    const { image, iterations, urgent, resolve } = this.pending;
     this.pending = null;
     const id = this.nextId++;
-    this.inFlight = { id, resolve };
+    this.inFlight = { id, urgent, resolve };
     if (image && image.drawing) {
       this.worker.postMessage({ type: "run", id, drawing: image.drawing, iterations });
       return;
@@ -99,10 +113,13 @@ export class ModelClient {
       this._resolveReady(data);
       this.onReady(data);
       this._pump();
+    } else if (data.type === "result" && this.stopping.has(data.id)) {
+      this.stopping.get(data.id)(data.cancelled ? null : data); // it finished before the cancel reached it
+      this.stopping.delete(data.id);
     } else if (data.type === "result" && this.inFlight?.id === data.id) {
       const { resolve } = this.inFlight;
       this.inFlight = null;
-      resolve(data);
+      resolve(data.cancelled ? null : data);
       this._pump();
     } else if (data.type === "error") {
       if (data.init || !this.info) {
@@ -113,6 +130,9 @@ export class ModelClient {
         console.warn(`capsviz model: ${data.message}`);
         resolve(null);
         this._pump();
+      } else if (this.stopping.has(data.id)) {
+        this.stopping.get(data.id)(null);
+        this.stopping.delete(data.id);
       }
     }
   }
@@ -129,6 +149,8 @@ export class ModelClient {
   _settleAll() {
     this.pending?.resolve(null);
     this.inFlight?.resolve(null);
+    for (const resolve of this.stopping.values()) resolve(null);
+    this.stopping.clear();
     this.pending = this.inFlight = null;
   }
 }
