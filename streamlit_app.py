@@ -36,18 +36,15 @@ def run() -> None:
     st.markdown(f"## {text.TITLE}")
     st.caption(text.SUBTITLE)
     col_in, col_seen, col_lengths = layout.top_row()
+    seen = prediction.SeenColumn(col_seen, iterations, model_path)  # the canvas writes it before its component
     with col_in:
-        reading = inputs.image_from(source, model_path, iterations)
+        reading = inputs.image_from(source, model_path, iterations, before_canvas=seen.show)
     share.write(pair=False, source=source, iterations=iterations)  # the URL follows every pen-up
-    if reading is None:
-        with col_seen:
-            prediction.seen_empty()
+    trace = seen.show(reading)
+    if reading is None or trace is None:
         return
     image = reading.image
-    trace = cached.trace(image, iterations, model_path)
     sig = layout.signature(image, iterations)
-    with col_seen:
-        prediction.seen(trace)
     with col_lengths:
         prediction.lengths(trace)
     pose_tab, routing_tab, explain_tab, eq_tab = st.tabs(state.TABS, key=state.TAB, on_change="rerun")

@@ -3,6 +3,7 @@ image the model sees, or None (with a message on the page saying why)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,9 +55,15 @@ def _read_upload(data: bytes) -> tuple[Reading, list[str]]:
     return Reading(pre.image, pixels, pre), notes
 
 
-def draw(model_path: str | None = None, iterations: int | None = None) -> Reading | None:
+def draw(
+    model_path: str | None = None,
+    iterations: int | None = None,
+    before_canvas: Callable[[Reading | None], object] | None = None,
+) -> Reading | None:
     """The canvas and its reading. With ``model_path`` and ``iterations`` the canvas also reads the drawing live
-    in the page (capsviz.app.live) and is told the server's answer for the drawing it holds."""
+    in the page (capsviz.app.live) and is told the server's answer for the drawing it holds. ``before_canvas``
+    is called with the reading before the canvas component is written: the component's message is the rerun's
+    largest (~48 KB), and what is written first reaches the page first."""
     st.markdown("**Your drawing**")
     canvas_slot = st.container()  # the canvas sits above the pen control that sets it
     width = st.slider("Pen width", *PEN_RANGE, PEN_WIDTH, key=state.PEN_WIDTH)
@@ -72,6 +79,8 @@ def draw(model_path: str | None = None, iterations: int | None = None) -> Readin
                 trace.prediction if trace is not None else None,
                 trace.lengths if trace is not None else None,
             )
+    if before_canvas is not None:
+        before_canvas(reading)
     with canvas_slot:
         drawing = canvas.draw_canvas(state.CANVAS, width, live=live_data, server=server)
     if drawing is None:
@@ -195,12 +204,17 @@ def upload() -> Reading | None:
     return reading
 
 
-def image_from(source: str, model_path: str, iterations: int | None = None) -> Reading | None:
+def image_from(
+    source: str,
+    model_path: str,
+    iterations: int | None = None,
+    before_canvas: Callable[[Reading | None], object] | None = None,
+) -> Reading | None:
     """The chosen source's reading (the 28x28 image, and the picture it came from), or None. ``iterations``: the
-    sidebar's routing iterations, for the canvas's live reading."""
+    sidebar's routing iterations, for the canvas's live reading; ``before_canvas``: see ``draw``."""
     if source == state.GALLERY:
         image = gallery(model_path)
         return None if image is None else Reading(image)
     if source == state.UPLOAD:
         return upload()
-    return draw(model_path, iterations)
+    return draw(model_path, iterations, before_canvas)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from capsviz.app import state, text
+from capsviz.app import cached, state, text
+from capsviz.app.inputs import Reading
 from capsviz.app.theme import palette
 from capsviz.figures.lengths import lengths_figure, rival_of
 from capsviz.figures.style import to_uint8
@@ -39,6 +40,32 @@ def seen(trace: CapsuleTrace) -> None:
     rival = rival_of(trace.lengths, pred)
     if trace.lengths[rival] > AMBIGUOUS_LENGTH:
         st.caption(f"Ambiguous: capsule {rival} is long too ({trace.lengths[rival]:.2f}).")
+
+
+class SeenColumn:
+    """ "What the model sees" and the Prediction, written once per run into ``column``: by the canvas just before
+    its component (inputs.draw's ``before_canvas``), so the Prediction leaves the server ahead of the canvas's
+    ~48 KB message and is drawn before the browser has worked through it; for other inputs, after them."""
+
+    def __init__(self, column, iterations: int, model_path: str):
+        self.column = column
+        self.iterations = iterations
+        self.model_path = model_path
+        self.done = False
+        self.trace: CapsuleTrace | None = None
+
+    def show(self, reading: Reading | None) -> CapsuleTrace | None:
+        """Write the column (the first call only) and return the reading's trace (cached), or None."""
+        if not self.done:
+            self.done = True
+            if reading is not None:
+                self.trace = cached.trace(reading.image, self.iterations, self.model_path)
+            with self.column:
+                if self.trace is None:
+                    seen_empty()
+                else:
+                    seen(self.trace)
+        return self.trace
 
 
 def lengths(trace: CapsuleTrace) -> None:
