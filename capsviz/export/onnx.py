@@ -128,9 +128,10 @@ def model_hash(model: CapsNet, precision: Precision = "fp16") -> str:
 def export_bytes(model: CapsNet, precision: Precision = "fp16") -> bytes:
     """The stages file (see the module docstring and ``capsviz.export.stages``), traced from a float32 CPU copy
     of ``model``."""
-    model = copy.deepcopy(model).float().cpu().eval()
+    key = model_hash(model, precision)  # memoised on ``model``; the copy below would hash the weights again
+    copied = copy.deepcopy(model).float().cpu().eval()
     graphs = []
-    for spec, module, example in trace_stages(model, MAX_ITERATIONS, INPUT, OUTPUTS):
+    for spec, module, example in trace_stages(copied, MAX_ITERATIONS, INPUT, OUTPUTS):
         buffer = io.BytesIO()
         with torch.no_grad(), warnings.catch_warnings():
             for message in _KNOWN_WARNINGS:
@@ -148,7 +149,7 @@ def export_bytes(model: CapsNet, precision: Precision = "fp16") -> bytes:
         graphs.append(StageGraph(spec.name, spec.inputs, spec.outputs, graph))
     header = {
         "format": GRAPH_FORMAT,
-        "hash": model_hash(model, precision),
+        "hash": key,
         "precision": precision,
         "iterations": MAX_ITERATIONS,
         "config": model.cfg.to_dict(),
